@@ -1,0 +1,18 @@
+"""`sluice gateway`: start the gateway (placeholder until the part lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+from sluice.core.errors import UserError
+
+HELP = "Run the gateway."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+def run(args: argparse.Namespace) -> int:
+    del args
+    raise UserError("the gateway is not implemented yet", exit_code=3)

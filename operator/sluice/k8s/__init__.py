@@ -1,0 +1,1 @@
+"""Layer 2: the only code that talks to the Kubernetes API server."""

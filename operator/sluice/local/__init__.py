@@ -1,0 +1,1 @@
+"""Layer 4: local mode (`sluice local up`): pipeline processes plus the gateway."""
