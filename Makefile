@@ -36,6 +36,15 @@ e2e: $(STAMP) ## End-to-end tests on a real API server (builds the control plane
 	tests/e2e/cluster/build-control-plane.sh >/dev/null
 	$(BIN)/pytest tests/e2e
 
+.PHONY: cluster-up
+cluster-up: $(STAMP) ## Start a local test cluster in the background; prints its kubeconfig
+	tests/e2e/cluster/build-control-plane.sh >/dev/null
+	$(BIN)/python -m tests.e2e.cluster up
+
+.PHONY: cluster-down
+cluster-down: $(STAMP) ## Stop the cluster started by cluster-up
+	$(BIN)/python -m tests.e2e.cluster down
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy (strict) and the import-layer contracts
 	$(BIN)/ruff check operator tests
@@ -51,6 +60,34 @@ fmt: $(STAMP) ## Format and autofix
 .PHONY: crds
 crds: $(STAMP) ## Regenerate crds/ from the models
 	$(BIN)/sluice crds --output-dir crds
+
+IMAGE_REPO ?= sluice
+IMAGE_TAG ?= dev
+IMAGE := $(IMAGE_REPO):$(IMAGE_TAG)
+KIND_CLUSTER ?= sluice
+CONTAINER_ENGINE ?= docker
+
+.PHONY: image
+image: ## Build the container image (IMAGE_REPO=sluice IMAGE_TAG=dev) with docker (CONTAINER_ENGINE=podman works too)
+	$(CONTAINER_ENGINE) build -t $(IMAGE) .
+
+.PHONY: kind-up
+kind-up: image ## Create a kind cluster, load the image and helm install Sluice into sluice-system
+	kind get clusters | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER)
+	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+	helm upgrade --install sluice charts/sluice --namespace sluice-system --create-namespace \
+	  --kube-context kind-$(KIND_CLUSTER) --wait \
+	  --set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG)
+
+.PHONY: chart-crds
+chart-crds: ## Copy crds/ into the chart (charts/sluice/files/crds); a contract test checks the copy
+	rm -f charts/sluice/files/crds/*.yaml
+	cp crds/*.yaml charts/sluice/files/crds/
+
+.PHONY: chart-lint
+chart-lint: $(STAMP) ## helm lint --strict, the values render matrix and the GitOps health checks
+	HELM="$$(tests/e2e/cluster/install-helm.sh)" && "$$HELM" lint --strict charts/sluice
+	$(BIN)/pytest tests/contract/test_chart.py tests/contract/test_gitops.py
 
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks in tests/bench (prints ratios against in-process baselines)
