@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster.controlplane import (
+    NODE_NAME,
     REPO,
     ControlPlane,
     require_tool,
     start_control_plane,
+    start_node_agent,
 )
 from tests.e2e.kubectl import Kubectl
 
@@ -30,6 +32,13 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def node(control_plane: ControlPlane) -> str:
+    """The name of the cluster's one Node, run by the node agent; Ready."""
+    start_node_agent(control_plane)
+    return NODE_NAME
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,12 @@ import threading
 import time
 from pathlib import Path
 
-from tests.e2e.cluster.controlplane import REPO, require_tool, start_control_plane
+from tests.e2e.cluster.controlplane import (
+    REPO,
+    require_tool,
+    start_control_plane,
+    start_node_agent,
+)
 
 STATE_DIR = Path(os.environ.get("SLUICE_CACHE", Path.home() / ".cache" / "sluice")) / "cluster"
 PID_FILE = STATE_DIR / "supervisor.pid"
@@ -75,6 +80,7 @@ def serve() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     plane = start_control_plane(STATE_DIR / "control-plane")
     try:
+        start_node_agent(plane)
         kubectl = require_tool("kubectl")
         subprocess.run(
             [

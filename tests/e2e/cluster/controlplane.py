@@ -129,7 +129,7 @@ def _terminate(process: subprocess.Popen[bytes], grace_seconds: float) -> None:
         process.wait(5)
 
 
-def _spawn(root: Path, name: str, argv: list[str]) -> Component:
+def _spawn(root: Path, name: str, argv: list[str], cwd: Path | None = None) -> Component:
     log = root / "logs" / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -138,7 +138,7 @@ def _spawn(root: Path, name: str, argv: list[str]) -> Component:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=root,
+            cwd=cwd or root,
         )
     return Component(name, process, log)
 
@@ -315,6 +315,41 @@ def start_control_plane(root: Path, timeout: float = 90.0) -> ControlPlane:
         plane.stop()
         raise
     return plane
+
+
+NODE_NAME = "node-1"
+
+
+def start_node_agent(plane: ControlPlane, timeout: float = 30.0) -> Component:
+    """Starts the node agent (tests/e2e/nodeagent) and waits until its Node is Ready.
+
+    The agent becomes the newest component, so ControlPlane.stop stops it (and with it every
+    pod process) first.
+    """
+    agent = _spawn(
+        plane.root,
+        "node-agent",
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.nodeagent",
+            f"--kubeconfig={plane.kubeconfig}",
+            f"--node-name={NODE_NAME}",
+            f"--root={plane.root / 'pods'}",
+        ],
+        cwd=REPO,
+    )
+    plane.components.append(agent)
+
+    def node_ready() -> bool:
+        status, body = plane.api_get(f"/api/v1/nodes/{NODE_NAME}")
+        if status != 200:
+            return False
+        conditions = json.loads(body).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    _poll(plane, f"Node {NODE_NAME} Ready", node_ready, timeout)
+    return agent
 
 
 def _ready(plane: ControlPlane) -> bool:
