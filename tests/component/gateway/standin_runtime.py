@@ -84,13 +84,13 @@ class StandIn:
     def app(self) -> web.Application:
         app = web.Application()
         r = app.router
-        r.add_get("/healthz", lambda _: web.json_response({"status": "ok"}))
+        r.add_get("/healthz", self.healthz)
         r.add_get("/status", self.status)
         r.add_get("/metadata", self.metadata)
         r.add_get("/start", self.start)
         r.add_get("/pause", self.pause)
         r.add_get("/stats", self.stats)
-        r.add_get("/metrics", lambda _: web.Response(text="# standin\n"))
+        r.add_get("/metrics", self.metrics)
         r.add_get("/completion_frontier", self.follow)
         r.add_get("/completion_status", self.completion_status)
         r.add_get("/input_endpoints/{ep}/completion_token", self.token)
@@ -101,6 +101,12 @@ class StandIn:
         r.add_post("/egress/{view}", self.egress)
         r.add_get("/query", self.query)
         return app
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        return web.Response(text="# standin\n")
 
     async def status(self, _: web.Request) -> web.Response:
         return web.json_response(
