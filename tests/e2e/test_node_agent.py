@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.kubectl import Kubectl
+from tests.e2e.nodeagent.pods import PodRunner
 from tests.e2e.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -280,3 +281,25 @@ def test_a_statefulset_pod_is_scheduled_run_and_garbage_collected(ns: Kubectl) -
         "the StatefulSet's pod to be garbage-collected",
     )
     eventually(lambda: not process_exists(pid), "the pod's process to end")
+
+
+def test_mount_paths_are_rewritten_in_one_pass_on_whole_path_components() -> None:
+    rewrite = PodRunner.mount_rewriter(
+        {
+            "volumeMounts": [
+                {"name": "config", "mountPath": "/etc/sluice/config"},
+                {"name": "tmp", "mountPath": "/tmp/"},
+                {"name": "etc", "mountPath": "/etc/sluice", "subPath": "sub"},
+            ]
+        },
+        {name: Path(f"/tmp/pod/volumes/{name}") for name in ("config", "tmp", "etc")},
+    )
+    assert (
+        rewrite("--config=/etc/sluice/config/c.json") == "--config=/tmp/pod/volumes/config/c.json"
+    )
+    assert rewrite("/etc/sluice/x") == "/tmp/pod/volumes/etc/sub/x"
+    # A folder written for one mount is not rewritten again by the /tmp mount.
+    assert rewrite("/tmp") == "/tmp/pod/volumes/tmp"
+    assert rewrite("/tmp/a:/var/tmp/b") == "/tmp/pod/volumes/tmp/a:/var/tmp/b"
+    for untouched in ("/etc/sluicex/a", "a/tmp/b", "/tmpx", "/var/etc/sluice"):
+        assert rewrite(untouched) == untouched

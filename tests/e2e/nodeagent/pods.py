@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,7 +260,9 @@ class PodRunner:
 
     # ----- containers ----------------------------------------------------------------------
 
-    async def _environment(self, spec: dict[str, Any]) -> dict[str, str]:
+    async def _environment(
+        self, spec: dict[str, Any], rewrite: Callable[[str], str]
+    ) -> dict[str, str]:
         # A minimal environment, as in a container: nothing of the agent's own leaks in.
         env = {
             "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
@@ -271,6 +274,7 @@ class PodRunner:
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(self.api_port),
         }
+        # What the pod spec supplies has its mount paths rewritten; the agent's values not.
         for source in spec.get("envFrom", []):
             prefix = source.get("prefix", "")
             if "configMapRef" in source:
@@ -279,11 +283,11 @@ class PodRunner:
             else:
                 ref = source["secretRef"]
                 data = await self._secret(ref["name"], ref.get("optional", False))
-            env.update({prefix + k: v.decode() for k, v in data.items()})
+            env.update({prefix + k: rewrite(v.decode()) for k, v in data.items()})
         for variable in spec.get("env", []):
             name = variable["name"]
             if "value" in variable:
-                env[name] = expand(variable["value"], env)
+                env[name] = expand(rewrite(variable["value"]), env)
                 continue
             source = variable.get("valueFrom", {})
             if "fieldRef" in source:
@@ -292,12 +296,12 @@ class PodRunner:
                 ref = source["configMapKeyRef"]
                 data = await self._config_map(ref["name"], ref.get("optional", False))
                 if ref["key"] in data:
-                    env[name] = data[ref["key"]].decode()
+                    env[name] = rewrite(data[ref["key"]].decode())
             elif "secretKeyRef" in source:
                 ref = source["secretKeyRef"]
                 data = await self._secret(ref["name"], ref.get("optional", False))
                 if ref["key"] in data:
-                    env[name] = data[ref["key"]].decode()
+                    env[name] = rewrite(data[ref["key"]].decode())
             elif "resourceFieldRef" in source:
                 env[name] = "1"
             else:
@@ -305,43 +309,40 @@ class PodRunner:
         return env
 
     @staticmethod
-    def _mount_rewriter(
-        spec: dict[str, Any], folders: dict[str, Path]
-    ) -> list[tuple[re.Pattern[str], str]]:
-        rules = []
-        mounts = sorted(spec.get("volumeMounts", []), key=lambda m: -len(m["mountPath"]))
-        for mount in mounts:
+    def mount_rewriter(spec: dict[str, Any], folders: dict[str, Path]) -> Callable[[str], str]:
+        """Rewrites each volumeMount's mountPath, where a path starts with it, to its folder.
+
+        One pass over the value with every mount path in one pattern (longest first), so a
+        folder written in place of one mount is never rewritten again by another (a mount at
+        /tmp must not touch a pod folder that itself lives under /tmp). Only whole path
+        components match: /etc/sluice leaves /etc/sluicex and /var/etc/sluice alone.
+        """
+        targets: dict[str, str] = {}
+        for mount in spec.get("volumeMounts", []):
             folder = folders[mount["name"]]
             if mount.get("subPath"):
                 folder = folder / mount["subPath"]
-            path = mount["mountPath"].rstrip("/")
-            # Only a whole path component: /etc/sluice must not rewrite /etc/sluiceX.
-            rules.append((re.compile(re.escape(path) + r"(?=/|$|[^A-Za-z0-9_.\-])"), str(folder)))
-        return rules
-
-    @staticmethod
-    def _rewrite(value: str, rules: list[tuple[re.Pattern[str], str]]) -> str:
-        for pattern, replacement in rules:
-            # Escaped: a replacement string would interpret backslashes in the folder name.
-            value = pattern.sub(replacement.replace("\\", "\\\\"), value)
-        return value
+            targets[mount["mountPath"].rstrip("/") or "/"] = str(folder)
+        if not targets:
+            return lambda value: value
+        alternatives = "|".join(re.escape(path) for path in sorted(targets, key=len, reverse=True))
+        pattern = re.compile(rf"(?<![\w.\-/])({alternatives})(?=/|$|[^\w.\-])")
+        return lambda value: pattern.sub(lambda match: targets[match.group(1)], value)
 
     async def _argv_and_env(
         self, spec: dict[str, Any], folders: dict[str, Path]
     ) -> tuple[list[str], dict[str, str]]:
-        env = await self._environment(spec)
-        command = [expand(part, env) for part in spec.get("command", [])]
-        args = [expand(part, env) for part in spec.get("args", [])]
+        rewrite = self.mount_rewriter(spec, folders)
+        env = await self._environment(spec, rewrite)
+        command = [expand(rewrite(part), env) for part in spec.get("command", [])]
+        args = [expand(rewrite(part), env) for part in spec.get("args", [])]
         if not command:
             raise PodFailure(
                 "CreateContainerError",
                 f"container {spec['name']} has no command: images are not run by this node",
             )
-        rules = self._mount_rewriter(spec, folders)
-        argv = [self._rewrite(part, rules) for part in [*command, *args]]
-        argv[0] = COMMAND_MAP.get(argv[0], argv[0])
-        env = {name: self._rewrite(value, rules) for name, value in env.items()}
-        return argv, env
+        command[0] = COMMAND_MAP.get(command[0], command[0])
+        return [*command, *args], env
 
     async def _run_container(self, container: ContainerState, folders: dict[str, Path]) -> None:
         argv, env = await self._argv_and_env(container.spec, folders)
