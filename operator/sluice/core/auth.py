@@ -35,6 +35,28 @@ class Principal:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StoredApiKey:
+    """What is kept of an API key: never the key itself."""
+
+    name: str
+    role: Role
+    hash: str
+    created_at: str = ""
+    namespace: str = ""
+    """The namespace whose pipelines the key may reach; "" for every one (local files)."""
+
+
+@dataclass(frozen=True)
+class ReviewedUser:
+    """The user a Kubernetes TokenReview established."""
+
+    username: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: dict[str, list[str]] = field(default_factory=dict)
+
+
 def role_allows(granted: Role, required: Role) -> bool:
     """Whether `granted` is at least `required` in `read < write < admin`."""
     return ROLES.index(granted) >= ROLES.index(required)
@@ -70,11 +92,9 @@ def check_api_key_name(name: str) -> str:
     return name
 
 
-def kubernetes_verb(method: str, required: Role) -> str:
-    """The RBAC verb a ServiceAccount needs on `pipelines` for a route of this role.
+RBAC_VERBS: dict[Role, str] = {"read": "get", "write": "update", "admin": "patch"}
+"""The verb on `pipelines.sluice.dev` a ServiceAccount needs for a route of each role
+(listing pipelines needs `list`)."""
 
-    Reads are `get`; anything that writes (ingress, tokens, start/pause) is `update`;
-    admin routes need `patch` as well (we check `patch`).
-    """
-    del method
-    return {"read": "get", "write": "update", "admin": "patch"}[required]
+API_KEY_LABEL = "sluice.dev/api-key"
+"""Label on the Secrets that hold API-key hashes."""

@@ -10,22 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from sluice.core.auth import Role, check_api_key_name, parse_role
-
-
-@dataclass(frozen=True)
-class StoredApiKey:
-    """What is kept of an API key: never the key itself."""
-
-    name: str
-    role: Role
-    hash: str
-    created_at: str = ""
+from sluice.core.auth import Role, StoredApiKey, check_api_key_name, parse_role
 
 
 class ApiKeyStore(Protocol):

@@ -22,7 +22,9 @@ import jwt
 
 from sluice.core import errors
 from sluice.core.auth import (
+    RBAC_VERBS,
     Principal,
+    ReviewedUser,
     Role,
     hash_api_key,
     looks_like_api_key,
@@ -79,7 +81,21 @@ class ApiKeyAuthenticator(RoleAuthorizer):
         stored = await self.store.lookup(hash_api_key(token))
         if stored is None:
             raise errors.authentication_failed("Unauthorized API key")
-        return Principal(subject=f"apikey:{stored.name}", mechanism="apikey", role=stored.role)
+        return Principal(
+            subject=f"apikey:{stored.name}",
+            mechanism="apikey",
+            role=stored.role,
+            attributes={"namespace": stored.namespace} if stored.namespace else {},
+        )
+
+    async def authorize(
+        self, principal: Principal, required: Role, namespace: str, pipeline: str | None
+    ) -> bool:
+        # A key kept in a namespace's Secret opens that namespace only.
+        bound = principal.attributes.get("namespace")
+        if bound is not None and bound != namespace:
+            return False
+        return await super().authorize(principal, required, namespace, pipeline)
 
 
 # --- OIDC ----------------------------------------------------------------------------------------
@@ -191,16 +207,6 @@ class OidcAuthenticator(RoleAuthorizer):
 # --- Kubernetes ServiceAccounts -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ReviewedUser:
-    """The user a TokenReview established."""
-
-    username: str
-    uid: str
-    groups: tuple[str, ...]
-    extra: dict[str, list[str]]
-
-
 class AccessReviewer(Protocol):
     """TokenReview and SubjectAccessReview (implemented in sluice.k8s.reviews)."""
 
@@ -213,10 +219,6 @@ class AccessReviewer(Protocol):
     ) -> bool:
         """Whether RBAC allows `verb` on `pipelines.sluice.dev` (named, or all) to the user."""
         ...
-
-
-RBAC_VERBS: dict[Role, str] = {"read": "get", "write": "update", "admin": "patch"}
-"""The verb on `pipelines.sluice.dev` a ServiceAccount needs for a route of each role."""
 
 
 class ServiceAccountAuthenticator:
