@@ -20,6 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+import sluice
 from tests.factories import ROOT
 
 CHART = ROOT / "charts" / "sluice"
@@ -743,3 +744,31 @@ def test_notes_tell_how_to_reach_the_api_and_create_a_key(helm: Helm, tmp_path: 
     off = _notes(helm, {"auth": {"enabled": False}}, tmp_path)
     assert "authentication is OFF" in off
     assert "apikey create" not in off
+
+
+# --- the chart agrees with the code ---------------------------------------------------------------
+
+
+def test_chart_app_version_is_the_package_version() -> None:
+    """The default image tag is the appVersion; it must name the release of this code."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == sluice.__version__
+
+
+def test_roles_cover_every_custom_resource(rendered: dict[str, list[Manifest]]) -> None:
+    plurals = {
+        yaml.safe_load(path.read_text())["spec"]["names"]["plural"]
+        for path in CRD_DIR.glob("*.yaml")
+    }
+    manifests = rendered["defaults"]
+    operator = _rules_for(manifests, FULLNAME)
+    for plural in plurals:
+        assert _can(operator, "watch", plural, "sluice.dev")
+        assert _can(operator, "patch", f"{plural}/status", "sluice.dev")
+    for role in ("sluice-view", "sluice-edit"):
+        covered = {
+            resource
+            for rule in _named(manifests, "ClusterRole", role)["rules"]
+            for resource in rule["resources"]
+        }
+        assert plurals | {f"{plural}/status" for plural in plurals} == covered, role
