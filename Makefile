@@ -34,6 +34,8 @@ test-fast: $(STAMP) ## Unit, component and contract tests
 .PHONY: e2e
 e2e: $(STAMP) ## End-to-end tests on a real API server (builds the control plane once, cached)
 	tests/e2e/cluster/build-control-plane.sh >/dev/null
+	tests/e2e/kstatus/build.sh >/dev/null
+	tests/e2e/cluster/install-helm.sh >/dev/null
 	$(BIN)/pytest tests/e2e
 
 .PHONY: cluster-up

@@ -20,6 +20,7 @@ from tests.e2e.cluster.controlplane import (
     start_control_plane,
     start_node_agent,
 )
+from tests.e2e.kstatus.evaluate import Kstatus
 from tests.e2e.kubectl import Kubectl
 
 CRD_DIR = REPO / "crds"
@@ -59,6 +60,12 @@ def crds(kubectl: Kubectl) -> list[Path]:
         *(f"crd/{path.name.removesuffix('.yaml')}" for path in files),
     )
     return files
+
+
+@pytest.fixture(scope="session")
+def kstatus() -> Kstatus:
+    """The kstatus evaluator (tests/e2e/kstatus), built by `make e2e`."""
+    return Kstatus.built()
 
 
 @pytest.fixture
