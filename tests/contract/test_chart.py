@@ -30,7 +30,7 @@ RELEASE = "sluice"
 NAMESPACE = "sluice-system"
 # The chart's kubeVersion floor and a current release: both must accept every manifest.
 KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")
-MONITORING_API = "monitoring.coreos.com/v1/ServiceMonitor"
+MONITORING_API = "monitoring.coreos.com/v1"
 KEEP = "helm.sh/resource-policy"
 
 Manifest = dict[str, Any]
@@ -772,3 +772,9 @@ def test_roles_cover_every_custom_resource(rendered: dict[str, list[Manifest]]) 
             for resource in rule["resources"]
         }
         assert plurals | {f"{plural}/status" for plural in plurals} == covered, role
+
+
+def test_notes_say_when_a_service_monitor_could_not_be_created(helm: Helm, tmp_path: Path) -> None:
+    values = {"monitoring": {"serviceMonitor": {"enabled": True}}}
+    assert "none was created" in _notes(helm, values, tmp_path)
+    assert "none was created" not in _notes(helm, {}, tmp_path)
