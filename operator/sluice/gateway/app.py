@@ -112,7 +112,7 @@ METRICS = web.AppKey("metrics", Metrics)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 PROCESS = web.AppKey("process", ProcessClient)
 PODS = web.AppKey("pods", PodRegistry)
-PRINCIPAL = "sluice.principal"
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 def create_app(settings: GatewaySettings, directory: PipelineDirectory) -> web.Application:
