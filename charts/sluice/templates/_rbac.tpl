@@ -5,25 +5,26 @@ cluster-scoped review APIs always need a ClusterRole.
 */}}
 
 {{- define "sluice.operator.rules" -}}
-# Watch the Sluice resources; patch adds kopf's finalizer and progress annotations.
+# Watch the Sluice resources (kopf event handlers: no finalizers, no annotations, no writes).
 - apiGroups: ["sluice.dev"]
   resources: ["pipelines", "connectors"]
-  verbs: ["get", "list", "watch", "patch"]
-# ... plus delete for CompletionTokens past spec.ttlSecondsAfterFinished.
+  verbs: ["get", "list", "watch"]
+# ... and delete CompletionTokens past spec.ttlSecondsAfterFinished.
 - apiGroups: ["sluice.dev"]
   resources: ["completiontokens"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
-# Conditions, observedGeneration and the domain status are written through /status.
+  verbs: ["get", "list", "watch", "delete"]
+# Conditions, observedGeneration and the domain status: one merge patch of /status.
 - apiGroups: ["sluice.dev"]
   resources: ["pipelines/status", "connectors/status", "completiontokens/status"]
   verbs: ["patch"]
-# Children carry an owner reference with blockOwnerDeletion; clusters with the
+# Children carry a controller owner reference with blockOwnerDeletion; clusters with the
 # OwnerReferencesPermissionEnforcement admission plugin require update on the owner's finalizers.
 - apiGroups: ["sluice.dev"]
   resources: ["pipelines/finalizers"]
   verbs: ["update"]
-# A pipeline's children: the runtime-config ConfigMap (also read for spec.sqlFrom), its Service
-# and storage claim, created, kept in shape with patches and deleted when no longer wanted.
+# A pipeline's children: the runtime-config ConfigMap (ConfigMaps are also read for
+# spec.sqlFrom), its Service and storage claim. Server-side apply is a patch, and a create when
+# the object is new; delete removes children the spec no longer wants.
 - apiGroups: [""]
   resources: ["configmaps", "services", "persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
@@ -31,14 +32,15 @@ cluster-scoped review APIs always need a ClusterRole.
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Pipeline pods are watched (never changed) to learn their address, readiness and restarts.
+# Pipeline pods are watched for address, readiness and restarts; a pod stuck on an old config
+# is deleted, because a StatefulSet never replaces a pod that is not Ready.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-# kopf reports handler outcomes as Events on the resource; patch folds repeated ones.
+  verbs: ["get", "list", "watch", "delete"]
+# Events on the resources (state changes, errors).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end }}
 
 {{- define "sluice.gateway.rules" -}}
