@@ -454,6 +454,12 @@ class PipelineApi:
             request, "Stopped", "Pipeline is stopping", needs_process=False
         )
 
+    async def post_pipeline_dismiss_error(self, request: web.Request) -> web.Response:
+        # The SDK calls this before every start. The error lives in the pipeline's source of
+        # truth (resource status, local supervisor) and is replaced when the pipeline starts.
+        self.entry(request)
+        return web.json_response("Pipeline error dismissed", status=202)
+
     # -- interaction
 
     async def get_pipeline_stats(self, request: web.Request) -> web.Response:

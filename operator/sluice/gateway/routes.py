@@ -70,6 +70,9 @@ ROUTES: tuple[Route, ...] = (
           "Set the desired state to Stopped", "Pipeline lifecycle",
           query=(("force", "accepted for compatibility; every stop is immediate", False),),
           responses={202: "Accepted", 404: "Unknown pipeline"}),
+    Route("POST", PIPELINE + "/dismiss_error", "post_pipeline_dismiss_error", "write",
+          "Acknowledge the deployment error (cleared by the next start)", "Pipeline lifecycle",
+          responses={202: "Accepted", 404: "Unknown pipeline"}),
     Route("GET", PIPELINE + "/stats", "get_pipeline_stats", "read", "Pipeline statistics",
           "Metrics & Debugging", responses={200: "ControllerStatus", **NOT_DEPLOYED}),
     Route("GET", PIPELINE + "/metrics", "get_pipeline_metrics", "read",
@@ -224,17 +227,20 @@ def build_openapi(version: str, *, auth_enabled: bool) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
+            # Feldera names the scheme "JSON web token (JWT) or API key", which OpenAPI's
+            # component-name pattern does not allow; the description keeps the wording.
             "securitySchemes": {
-                "JSON web token (JWT) or API key": {
+                "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
+                    "description": "JSON web token (JWT) or API key (apikey:...)",
                 }
             },
         },
     }
     if auth_enabled:
-        document["security"] = [{"JSON web token (JWT) or API key": []}]
+        document["security"] = [{"bearerAuth": []}]
     return document
 
 
