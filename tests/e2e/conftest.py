@@ -7,7 +7,10 @@ the tier fails with a message that says how to install them.
 from __future__ import annotations
 
 import secrets
+import signal
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,14 +19,25 @@ from tests.e2e.cluster.controlplane import (
     NODE_NAME,
     REPO,
     ControlPlane,
+    ControlPlaneError,
     require_tool,
     start_control_plane,
     start_node_agent,
 )
 from tests.e2e.kstatus.evaluate import Kstatus
 from tests.e2e.kubectl import Kubectl
+from tests.e2e.sluice_processes import (
+    Identity,
+    SluiceProcess,
+    bound_rules,
+    chart_rbac,
+    cluster_scoped,
+    service_account_kubeconfig,
+    start_sluice,
+)
 
 CRD_DIR = REPO / "crds"
+HELM_SCRIPT = REPO / "tests" / "e2e" / "cluster" / "install-helm.sh"
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +91,85 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
         yield name
     finally:
         kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """helm 4, installed by the project's script into the cache (by `make e2e`)."""
+    result = subprocess.run([str(HELM_SCRIPT)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ControlPlaneError(f"install-helm.sh failed:\n{result.stderr}")
+    return Path(result.stdout.strip())
+
+
+@dataclass
+class Operated:
+    """A namespace managed by a `sluice operator` that runs with the chart's RBAC."""
+
+    namespace: str
+    kubectl: Kubectl
+    """The admin's kubectl in the namespace (what a user applies with)."""
+    identity: Identity
+    folder: Path
+    operator: SluiceProcess
+
+    def restart_operator(self) -> SluiceProcess:
+        self.operator = start_operator(self.identity, self.namespace, self.folder)
+        return self.operator
+
+
+def start_operator(identity: Identity, namespace: str, folder: Path) -> SluiceProcess:
+    return start_sluice(
+        ["operator", "--namespace", namespace], identity.kubeconfig, folder / "operator.log"
+    )
+
+
+@pytest.fixture
+def chart_identity(
+    control_plane: ControlPlane,
+    kubectl: Kubectl,
+    crds: list[Path],
+    helm: Path,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[Identity]:
+    """The chart's RBAC for a release in `namespace` watching it, and its ServiceAccount.
+
+    In the chart's default sidecar mode the operator and the gateway share this account.
+    """
+    del crds
+    rbac = chart_rbac(helm, namespace, namespace, namespace, tmp_path / "helm")
+    kubectl.apply(*rbac)
+    account = next(d["metadata"]["name"] for d in rbac if d["kind"] == "ServiceAccount")
+    try:
+        yield service_account_kubeconfig(
+            control_plane,
+            kubectl,
+            namespace,
+            account,
+            tmp_path / "operator.kubeconfig",
+            bound_rules(rbac, account),
+        )
+    finally:
+        kubectl.run("delete", "--wait=false", "--ignore-not-found", *cluster_scoped(rbac))
+
+
+@pytest.fixture
+def operated(
+    node: str, kubectl: Kubectl, chart_identity: Identity, namespace: str, tmp_path: Path
+) -> Iterator[Operated]:
+    """`sluice operator --namespace NS` running as the chart's ServiceAccount."""
+    del node
+    operated = Operated(
+        namespace,
+        kubectl.in_namespace(namespace),
+        chart_identity,
+        tmp_path,
+        start_operator(chart_identity, namespace, tmp_path),
+    )
+    try:
+        yield operated
+    finally:
+        code = operated.operator.stop()
+        # Stopping must be clean: SIGTERM ends kopf with exit 0 (or -15 if it was killed).
+        assert code in (0, -signal.SIGTERM), operated.operator.output()[-3000:]
