@@ -92,6 +92,10 @@ class FakeKube:
     def find(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.objects.get((kind, namespace, name)))
 
+    def status_of(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        """The object's status ({} when it has none or does not exist)."""
+        return dict((self.objects.get((kind, namespace, name)) or {}).get("status") or {})
+
     def count(self, verb: str) -> int:
         return sum(1 for call in self.calls if call[0] == verb)
 
