@@ -68,7 +68,11 @@ def load_credentials(context: str | None = None) -> Credentials:
         if not configuration.verify_ssl:
             ssl_context.check_hostname = False
             ssl_context.verify_mode = ssl.CERT_NONE
-    authorization = configuration.get_api_key_with_prefix("authorization") or None
+    # The kubernetes client files a kubeconfig or in-cluster token under "BearerToken"
+    # (older releases used "authorization").
+    authorization = (
+        configuration.get_api_key_with_prefix("BearerToken", alias="authorization") or None
+    )
     return Credentials(configuration.host.rstrip("/"), ssl_context, authorization, namespace)
 
 
