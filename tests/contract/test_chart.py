@@ -21,6 +21,9 @@ import pytest
 import yaml
 
 import sluice
+from sluice.cli import build_parser
+from sluice.gateway import command as gateway_command
+from sluice.models.settings import OperatorSettings
 from tests.factories import ROOT
 
 CHART = ROOT / "charts" / "sluice"
@@ -530,7 +533,7 @@ def test_operator_permissions(rendered: dict[str, list[Manifest]]) -> None:
     assert _can(granted, "delete", "pods")
     assert not _can(granted, "create", "pods")
     assert _can(granted, "create", "events")
-    assert not _can(granted, "get", "secrets")
+    assert not _can(granted, "list", "secrets")
     assert not _can(granted, "list", "customresourcedefinitions", "apiextensions.k8s.io")
 
 
@@ -539,7 +542,8 @@ def test_gateway_permissions_follow_the_auth_modes(rendered: dict[str, list[Mani
     separate = _rules_for(rendered["separate-gateway"], account)
     assert _can(separate, "patch", "pipelines", "sluice.dev")
     assert _can(separate, "watch", "pods")
-    assert _can(separate, "watch", "secrets")
+    assert _can(separate, "list", "secrets")
+    assert not _can(separate, "get", "secrets")
     assert _can(separate, "create", "tokenreviews", "authentication.k8s.io")
     assert _can(separate, "create", "subjectaccessreviews", "authorization.k8s.io")
     # The gateway never creates workloads or writes status: that is the operator's job.
@@ -547,13 +551,13 @@ def test_gateway_permissions_follow_the_auth_modes(rendered: dict[str, list[Mani
     assert not _can(separate, "patch", "pipelines/status", "sluice.dev")
 
     oidc = _rules_for(rendered["auth-oidc-only"], FULLNAME)
-    assert not _can(oidc, "get", "secrets")
+    assert not _can(oidc, "list", "secrets")
     assert not _can(oidc, "create", "tokenreviews", "authentication.k8s.io")
     keys = _rules_for(rendered["api-keys-only"], FULLNAME)
     assert _can(keys, "list", "secrets")
     assert not _can(keys, "create", "tokenreviews", "authentication.k8s.io")
     off = _rules_for(rendered["auth-off"], FULLNAME)
-    assert not _can(off, "get", "secrets")
+    assert not _can(off, "list", "secrets")
 
 
 @pytest.mark.parametrize("case", ["watch-namespaces", "watch-namespaces-separate-gateway"])
@@ -568,7 +572,7 @@ def test_watch_namespaces_grants_only_those_namespaces(
             assert _can(granted, "watch", "pipelines", "sluice.dev", namespace)
         assert not _can(granted, "watch", "pipelines", "sluice.dev", "elsewhere")
         assert not _can(granted, "watch", "pods", "", "elsewhere")
-        assert not _can(granted, "get", "secrets", "", "elsewhere")
+        assert not _can(granted, "list", "secrets", "", "elsewhere")
         cluster_wide = [rule for scope, rule in granted if scope is None]
         for rule in cluster_wide:
             assert set(rule["apiGroups"]) <= {"authentication.k8s.io", "authorization.k8s.io"}, rule
@@ -740,7 +744,8 @@ def _notes(helm: Helm, values: dict[str, Any], folder: Path) -> str:
 def test_notes_tell_how_to_reach_the_api_and_create_a_key(helm: Helm, tmp_path: Path) -> None:
     notes = _notes(helm, {}, tmp_path)
     assert f"port-forward service/{FULLNAME}-gateway 8080:8080" in notes
-    assert "sluice apikey create my-app --role write" in notes
+    key = "sluice apikey create my-app --role write --kubernetes --namespace default"
+    assert key in notes
     assert "Authorization: Bearer" in notes
     assert "WARNING" not in notes
     off = _notes(helm, {"auth": {"enabled": False}}, tmp_path)
@@ -780,3 +785,60 @@ def test_notes_say_when_a_service_monitor_could_not_be_created(helm: Helm, tmp_p
     values = {"monitoring": {"serviceMonitor": {"enabled": True}}}
     assert "none was created" in _notes(helm, values, tmp_path)
     assert "none was created" not in _notes(helm, {}, tmp_path)
+
+
+def test_every_command_line_parses_with_the_real_cli(rendered: dict[str, list[Manifest]]) -> None:
+    """The chart's args are accepted by `sluice` itself: a renamed flag fails here, not in a
+    crash-looping pod."""
+    parser = build_parser()
+    for case, manifests in rendered.items():
+        for deployment in _of_kind(manifests, "Deployment"):
+            for name, container in _containers(deployment).items():
+                assert container["command"] == ["sluice"], (case, name)
+                try:
+                    parsed = parser.parse_args(container["args"])
+                except SystemExit:
+                    pytest.fail(f"{case}: `sluice {' '.join(container['args'])}` does not parse")
+                assert parsed.command == name, (case, name)
+
+
+def test_operator_environment_names_real_settings(rendered: dict[str, list[Manifest]]) -> None:
+    known = {f"SLUICE_{field.upper()}" for field in OperatorSettings.model_fields}
+    for case, manifests in rendered.items():
+        operator = _containers(_named(manifests, "Deployment", FULLNAME))["operator"]
+        assert set(_env(operator)) <= known, case
+
+
+@pytest.mark.parametrize(
+    ("case", "mechanisms", "namespaces"),
+    [
+        ("defaults", ["apikey", "serviceaccount"], None),
+        ("auth-off", [], None),
+        ("auth-oidc-only", ["oidc"], None),
+        ("api-keys-only", ["apikey"], None),
+        ("watch-namespaces", ["apikey", "serviceaccount"], frozenset({"team-a", "team-b"})),
+    ],
+)
+def test_the_gateway_reads_the_chart_configuration_as_intended(
+    rendered: dict[str, list[Manifest]],
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    mechanisms: list[str],
+    namespaces: frozenset[str] | None,
+) -> None:
+    """The gateway's own option parsing, fed the container's env and args, picks the auth
+    mechanisms and namespaces the values asked for."""
+    for deployment in _of_kind(rendered[case], "Deployment"):
+        container = _containers(deployment).get("gateway")
+        if container is None:
+            continue
+        for name, value in _env(container).items():
+            monkeypatch.setenv(name, value)
+        args = build_parser().parse_args(container["args"])
+        assert gateway_command.parse_mechanisms(args.auth, args.insecure_no_auth) == mechanisms
+        assert gateway_command.namespaces_of(args) == namespaces
+        assert args.default_namespace == ("team-a" if namespaces else "default")
+        assert (args.host, args.port) == ("0.0.0.0", 8080)
+        if "oidc" in mechanisms:
+            assert args.oidc_issuer == "https://issuer.example.com"
+            assert args.oidc_audience == "sluice"

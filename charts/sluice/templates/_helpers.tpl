@@ -84,7 +84,19 @@ app.kubernetes.io/component: gateway
 {{- end }}
 {{- end }}
 
-{{/* `sluice operator` and `sluice gateway` take the same namespace selection. */}}
+{{/* The gateway's tenant for calls without a Feldera-Tenant header: where `kubectl apply`
+without -n puts resources when every namespace is watched. */}}
+{{- define "sluice.defaultTenant" -}}
+{{- if .Values.gateway.defaultNamespace }}
+{{- .Values.gateway.defaultNamespace }}
+{{- else if .Values.watchNamespaces }}
+{{- first (sortAlpha .Values.watchNamespaces) }}
+{{- else }}
+{{- "default" }}
+{{- end }}
+{{- end }}
+
+{{/* `sluice operator` and `sluice gateway` take the same namespace flags. */}}
 {{- define "sluice.namespaceArgs" -}}
 {{- if .Values.watchNamespaces }}
 {{- range .Values.watchNamespaces }}
@@ -105,17 +117,18 @@ app.kubernetes.io/component: gateway
     - --log-level
     - {{ .Values.logLevel | quote }}
     - gateway
+    {{- include "sluice.namespaceArgs" . | trim | nindent 4 }}
+    - --default-namespace
+    - {{ include "sluice.defaultTenant" . | quote }}
+    {{- if not .Values.auth.enabled }}
+    # The gateway refuses to serve without authentication unless told so explicitly.
+    - --insecure-no-auth
+    {{- end }}
   env:
     - name: SLUICE_GATEWAY_HOST
       value: "0.0.0.0"
     - name: SLUICE_GATEWAY_PORT
       value: {{ .Values.gateway.port | quote }}
-    - name: SLUICE_GATEWAY_NAMESPACES
-      value: {{ join "," .Values.watchNamespaces | quote }}
-    - name: SLUICE_GATEWAY_POD_NAMESPACE
-      valueFrom:
-        fieldRef:
-          fieldPath: metadata.namespace
     - name: SLUICE_AUTH_ENABLED
       value: {{ .Values.auth.enabled | quote }}
     - name: SLUICE_AUTH_API_KEYS
@@ -133,6 +146,12 @@ app.kubernetes.io/component: gateway
     {{- end }}
     - name: SLUICE_AUTH_OIDC_ROLE_CLAIM
       value: {{ .Values.auth.oidc.roleClaim | quote }}
+    - name: SLUICE_AUTH_OIDC_DEFAULT_ROLE
+      value: {{ .Values.auth.oidc.defaultRole | quote }}
+    {{- with .Values.auth.oidc.clientId }}
+    - name: SLUICE_AUTH_OIDC_CLIENT_ID
+      value: {{ . | quote }}
+    {{- end }}
     {{- end }}
     {{- with .Values.gateway.extraEnv }}
     {{- toYaml . | nindent 4 }}

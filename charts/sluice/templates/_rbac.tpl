@@ -54,10 +54,11 @@ cluster-scoped review APIs always need a ClusterRole.
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
 {{- if and .Values.auth.enabled .Values.auth.apiKeys.enabled }}
-# API keys: the gateway watches the Secrets labelled as Sluice API keys (SHA-256 hashes only).
-# RBAC cannot filter by label, so this grants read on Secrets where it applies.
+# API keys: the gateway lists the Secrets labelled sluice.dev/api-key (SHA-256 hashes only),
+# again at most every few seconds. RBAC cannot filter by label, so this grants listing Secrets
+# wherever the gateway's rules apply.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list"]
 {{- end }}
 {{- end }}
