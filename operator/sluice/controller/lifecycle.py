@@ -91,6 +91,12 @@ def start_workers(deps: Deps) -> list[asyncio.Task[None]]:
     return tasks
 
 
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The same credentials kubectl would use (in-cluster account, else the kubeconfig)."""
+    return kopf.login_via_client(**kwargs)
+
+
 @kopf.on.startup(registry=registry)
 async def start(memo: kopf.Memo, **_: Any) -> None:
     settings: OperatorSettings = memo.settings
@@ -132,6 +138,8 @@ async def workqueue(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 def run_operator(settings: OperatorSettings, memo: kopf.Memo | None = None) -> None:
     """Run kopf with our registry and settings until interrupted."""
+    # kopf reports every handled watch event at INFO; our own Events and logs say what matters.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     memo = memo or kopf.Memo()
     memo.settings = settings
     kopf.run(

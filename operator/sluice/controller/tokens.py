@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sluice.controller.connectors import is_token_complete
 from sluice.controller.deps import Deps
 from sluice.controller.writer import post_event, write_status
-from sluice.core import naming
+from sluice.core import conditions, naming
 from sluice.core import status as status_rules
 from sluice.k8s.api import COMPLETION_TOKEN
 from sluice.models.resources import CompletionTokenSpec, CompletionTokenStatus, PipelineStatus
@@ -39,6 +39,19 @@ async def _expire(
         return left
     await deps.kube.delete(COMPLETION_TOKEN, namespace, name)
     return None
+
+
+def _declared(deps: Deps, namespace: str, spec: CompletionTokenSpec) -> bool:
+    """Whether a Connector resource declares this connector for this pipeline and table."""
+    connector = deps.store.get("Connector", namespace, spec.connector)
+    if connector is None:
+        return False
+    connector_spec = connector.get("spec") or {}
+    return bool(
+        (connector_spec.get("pipelineRef") or {}).get("name") == spec.pipeline_ref.name
+        and naming.canonical_sql_name(str(connector_spec.get("table") or ""))
+        == naming.canonical_sql_name(spec.table)
+    )
 
 
 async def reconcile_token(deps: Deps, namespace: str, name: str) -> float | None:
@@ -65,16 +78,24 @@ async def reconcile_token(deps: Deps, namespace: str, name: str) -> float | None
     )
     token, minted_at = previous.token, previous.minted_at
     connector_exists: bool | None = None
-    if pipeline_status.connectors and pipeline_status.deployment_status in ("Running", "Paused"):
-        connector_exists = any(c.endpoint_name == endpoint for c in pipeline_status.connectors)
     complete = False
-    if token is None and interactive and location is not None:
+    declared = _declared(deps, namespace, spec)
+    loaded = any(c.endpoint_name == endpoint for c in pipeline_status.connectors)
+    # Mint only on a pod that runs the current config, and, for a Connector resource, once
+    # the pod has loaded it: a token from an older pod would belong to another incarnation.
+    settled = conditions.is_true(pipeline_status.conditions, conditions.READY)
+    if (
+        token is None
+        and interactive
+        and location is not None
+        and settled
+        and (loaded or not declared)
+    ):
         try:
             token = await deps.process.completion_token(location, endpoint)
             minted_at = deps.now()
-            connector_exists = True
         except ProcessError as error:
-            if error.status == 404:
+            if error.status == 404 and not declared:
                 connector_exists = False
             else:
                 logger.info("%s/%s: minting failed: %s", namespace, name, error)
@@ -89,8 +110,6 @@ async def reconcile_token(deps: Deps, namespace: str, name: str) -> float | None
             body = deps.store.get("CompletionToken", namespace, name) or body
     if token is not None and interactive and location is not None:
         complete = await is_token_complete(deps, pipeline_key, location, token)
-        if token is not None and connector_exists is False:
-            connector_exists = None  # the token exists, so the connector did
     snap = status_rules.TokenSnapshot(
         generation=int(metadata.get("generation") or 1),
         pipeline_exists=pipeline is not None,

@@ -244,7 +244,7 @@ def _verdict(snap: PipelineSnapshot, previous: PipelineStatus) -> _Verdict | Non
         snap.restart_request or ""
     )
     if snap.runtime is None:
-        if snap.unreachable_polls >= snap.unreachable_threshold:
+        if snap.unreachable_polls >= snap.unreachable_threshold and pod.ready:
             text = f"the pipeline process does not answer: {snap.unreachable_error or 'unknown'}"
             reconciling = conditions.find(previous.conditions, conditions.RECONCILING)
             keep = (
@@ -253,7 +253,7 @@ def _verdict(snap: PipelineSnapshot, previous: PipelineStatus) -> _Verdict | Non
                 else None
             )
             return _Verdict("Unavailable", ("Unknown", "StatusUnavailable", text), reconciling=keep)
-        if snap.unreachable_polls > 0 and previous.conditions:
+        if snap.unreachable_polls > 0 and pod.ready and previous.conditions:
             return None  # a blip: keep what was said until it lasts
         text = "waiting for the pipeline process to answer"
         return _Verdict(

@@ -243,6 +243,16 @@ ROWS = [
         "Progressing",
     ),
     (
+        "process not answering yet while the pod starts",
+        _snap(pod=replace(UP, ready=False), unreachable_polls=5, unreachable_error="refused"),
+        ("Unknown", "Provisioning"),
+        "True",
+        "False",
+        "Initializing",
+        "InProgress",
+        "Progressing",
+    ),
+    (
         "new config rolling out",
         _snap(pod=replace(UP, config_hash="old"), runtime=RUNNING),
         ("Unknown", "Progressing"),
