@@ -146,6 +146,7 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         )
         app[SESSION] = session
         process = ProcessClient(session, timeout=app[SETTINGS].request_timeout)
+        stack.callback(process.close)
         app[PROCESS] = process
         pods = PodRegistry(app[DIRECTORY], session, process)
         app[PODS] = pods

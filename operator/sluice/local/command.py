@@ -112,6 +112,7 @@ async def serve(
                     await task
             await supervisor.stop()
             await runner.cleanup()
+            client.close()
             shutil.rmtree(state_dir, ignore_errors=True)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

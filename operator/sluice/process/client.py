@@ -21,6 +21,7 @@ import aiohttp
 
 from sluice.core.errors import ApiError
 from sluice.core.tokens import CompletionToken
+from sluice.process.http import HttpProtocolError, KeepAlivePool
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,9 @@ class ProcessClient:
         timeout: float = REQUEST_TIMEOUT_SECONDS,
     ) -> None:
         self.session = session
+        """For streams (the completion frontier); buffered calls use `pool`."""
         self.timeout = timeout
+        self.pool = KeepAlivePool()
 
     async def request(
         self,
@@ -120,23 +123,28 @@ class ProcessClient:
         limit_seconds: float | None = None,
     ) -> ProcessResponse:
         """One buffered call; raises ProcessUnreachable on transport failure or timeout."""
-        url = build_url(location, path, query)
         seconds = limit_seconds or self.timeout
-        limit = aiohttp.ClientTimeout(total=seconds)
+        if not isinstance(query, str):
+            query = urlencode(dict(query))
+        target = "/" + path.lstrip("/") + (f"?{query}" if query else "")
         try:
-            async with self.session.request(
-                method, url, data=body, headers=headers, timeout=limit
-            ) as response:
-                payload = await response.read()
-                return ProcessResponse(response.status, payload, response.content_type)
+            async with asyncio.timeout(seconds):
+                answer = await self.pool.request(
+                    method, location, target, body, dict(headers) if headers else None
+                )
         except TimeoutError:
             raise ProcessUnreachable(
                 location, f"{method} /{path}", f"timeout after {seconds:g} s"
             ) from None
-        except aiohttp.ClientError as error:
+        except (OSError, HttpProtocolError, ValueError) as error:
             raise ProcessUnreachable(
                 location, f"{method} /{path}", str(error) or repr(error)
             ) from None
+        return ProcessResponse(answer.status, answer.body, answer.content_type)
+
+    def close(self) -> None:
+        """Close the idle connections to pipeline processes."""
+        self.pool.close()
 
     async def call_json(
         self,

@@ -100,10 +100,11 @@ async def running_pipelines(
     """Supervised pipeline processes, Running, stopped on exit."""
     manifests = load([write_manifests(folder, names)])
     async with aiohttp.ClientSession() as session:
+        client = ProcessClient(session)
         supervisor = Supervisor(
             manifests.pipelines,
             state_dir=folder / "state",
-            client=ProcessClient(session),
+            client=client,
             runtime_command=RUNTIME_COMMAND,
             initial_backoff=0.1,
         )
@@ -114,3 +115,4 @@ async def running_pipelines(
             yield supervisor
         finally:
             await supervisor.stop()
+            client.close()
