@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import signal
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,14 @@ from tests.e2e.cluster.controlplane import (
     REPO,
     ControlPlane,
     ControlPlaneError,
+    free_port,
     require_tool,
     start_control_plane,
     start_node_agent,
 )
 from tests.e2e.kstatus.evaluate import Kstatus
 from tests.e2e.kubectl import Kubectl
+from tests.e2e.polling import eventually
 from tests.e2e.sluice_processes import (
     Identity,
     SluiceProcess,
@@ -173,3 +176,39 @@ def operated(
         code = operated.operator.stop()
         # Stopping must be clean: SIGTERM ends kopf with exit 0 (or -15 if it was killed).
         assert code in (0, -signal.SIGTERM), operated.operator.output()[-3000:]
+
+
+@dataclass
+class Gateway:
+    """`sluice gateway --namespace NS` on a loopback port, as the chart's ServiceAccount."""
+
+    url: str
+    namespace: str
+    process: SluiceProcess
+
+
+@pytest.fixture
+def gateway(chart_identity: Identity, namespace: str, tmp_path: Path) -> Iterator[Gateway]:
+    port = free_port()
+    process = start_sluice(
+        ["gateway", "--namespace", namespace, "--host", "127.0.0.1", "--port", str(port)],
+        chart_identity.kubeconfig,
+        tmp_path / "gateway.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.process.poll() is not None:
+            raise AssertionError(f"the gateway exited:\n{process.output()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    eventually(healthy, "the gateway's /healthz", timeout=30)
+    try:
+        yield Gateway(url, namespace, process)
+    finally:
+        code = process.stop()
+        assert code in (0, -signal.SIGTERM), process.output()[-3000:]
