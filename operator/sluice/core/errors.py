@@ -109,3 +109,38 @@ class UserError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def parse_errors(num_errors: int, errors: list[Any]) -> ApiError:
+    return ApiError(
+        400,
+        "ParseErrors",
+        f"Errors parsing input data ({num_errors} errors)",
+        {"num_errors": num_errors, "errors": errors},
+    )
+
+
+def unknown_input_stream(endpoint: str, stream: str) -> ApiError:
+    return ApiError(
+        404,
+        "ConfigError.UnknownInputStream",
+        f"Input endpoint '{endpoint}' specifies unknown table '{stream}'",
+        {"config_error": {"endpoint_name": endpoint, "stream_name": stream}},
+    )
+
+
+def unknown_output_stream(endpoint: str, stream: str) -> ApiError:
+    return ApiError(
+        404,
+        "ConfigError.UnknownOutputStream",
+        f"Output endpoint '{endpoint}' specifies unknown view '{stream}'",
+        {"config_error": {"endpoint_name": endpoint, "stream_name": stream}},
+    )
+
+
+def initializing() -> ApiError:
+    return ApiError(503, "Initializing", "The pipeline is initializing", None)
+
+
+def terminating() -> ApiError:
+    return ApiError(410, "Terminating", "The pipeline is terminating", None)
