@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -842,3 +843,11 @@ def test_the_gateway_reads_the_chart_configuration_as_intended(
         if "oidc" in mechanisms:
             assert args.oidc_issuer == "https://issuer.example.com"
             assert args.oidc_audience == "sluice"
+
+
+def test_values_schema_is_draft_07_and_accepts_the_defaults() -> None:
+    """Draft 07 is what every Helm 3 and 4 release understands."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft7Validator(schema).validate(yaml.safe_load((CHART / "values.yaml").read_text()))
