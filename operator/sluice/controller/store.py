@@ -39,6 +39,19 @@ def _owning_pipeline(body: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
+def _only_status_changed(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
+    """Whether the object differs from what was stored only in its status (or not at all)."""
+    if before is None:
+        return False
+    old, new = before.get("metadata") or {}, after.get("metadata") or {}
+    return (
+        old.get("generation") == new.get("generation")
+        and old.get("deletionTimestamp") == new.get("deletionTimestamp")
+        and old.get("labels") == new.get("labels")
+        and before.get("spec") == after.get("spec")
+    )
+
+
 class Store:
     """Objects by kind and (namespace, name), with the indexes reconcilers need."""
 
@@ -98,6 +111,7 @@ class Store:
                 return [("Pipeline", namespace, reader) for reader in readers]
         else:
             return []
+        before = self.objects[kind].get((namespace, name))
         if deleted:
             self.objects[kind].pop((namespace, name), None)
         else:
@@ -108,9 +122,12 @@ class Store:
                 self._by_pipeline[kind][(namespace, pipeline)].add(name)
                 self._owner[kind][(namespace, name)] = pipeline
         keys: list[WorkKey] = []
-        if kind in ("Connector", "CompletionToken"):
+        # Our own status writes come back as events: they must not wake the writer again
+        # (or a flowing pipeline would write its figures in a tight loop), only dependants.
+        own_change = kind in CHILD_KINDS or deleted or not _only_status_changed(before, body)
+        if own_change and kind in ("Connector", "CompletionToken"):
             keys.append((kind, namespace, name))  # type: ignore[arg-type]
-        if pipeline is not None and kind != "CompletionToken":
+        if own_change and pipeline is not None and kind != "CompletionToken":
             keys.append(("Pipeline", namespace, pipeline))
         if kind == "Pipeline":
             for related_kind in ("Connector", "CompletionToken"):

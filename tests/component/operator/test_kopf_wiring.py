@@ -99,3 +99,29 @@ async def test_foreign_config_maps_are_ignored_unless_a_pipeline_reads_them(
     assert deps.store.get("ConfigMap", "team", "x") is None
     program = {**other, "metadata": {"name": "program", "namespace": "team"}}
     assert deps.store.record("ConfigMap", "MODIFIED", program) == [("Pipeline", "team", "orders")]
+
+
+def test_status_only_changes_wake_dependants_but_not_the_writer() -> None:
+    from sluice.controller.store import Store
+
+    store = Store()
+    pipeline = pipeline_doc()
+    pipeline["metadata"].update(namespace="team", generation=1)
+    connector = connector_doc("in")
+    connector["metadata"].update(namespace="team", generation=1)
+    assert store.record("Pipeline", "ADDED", pipeline) == [("Pipeline", "team", "orders")]
+    assert store.record("Connector", "ADDED", connector) == [
+        ("Connector", "team", "in"),
+        ("Pipeline", "team", "orders"),
+    ]
+    written = {**pipeline, "status": {"observedGeneration": 1}}
+    assert store.record("Pipeline", "MODIFIED", written) == [("Connector", "team", "in")]
+    assert store.record("Connector", "MODIFIED", {**connector, "status": {"x": 1}}) == []
+    edited = {**connector, "spec": {**connector["spec"], "paused": True}}
+    edited["metadata"] = {**connector["metadata"], "generation": 2}
+    assert store.record("Connector", "MODIFIED", edited) == [
+        ("Connector", "team", "in"),
+        ("Pipeline", "team", "orders"),
+    ]
+    assert ("Pipeline", "team", "orders") in store.record("Connector", "DELETED", edited)
+    assert store.related("Connector", "team", "orders") == []
