@@ -102,7 +102,17 @@ CASES = [
             }
         },
     ),
-    Case("watch-namespaces", {"watchNamespaces": ["team-a", "team-b"]}),
+    Case(
+        "watch-namespaces",
+        {
+            "watchNamespaces": ["team-a", "team-b"],
+            "networkPolicy": {
+                "pipelineExtraFrom": [
+                    {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}
+                ]
+            },
+        },
+    ),
     Case(
         "watch-namespaces-separate-gateway",
         {"watchNamespaces": ["team-a"], "gateway": {"mode": "deployment"}},
@@ -578,6 +588,11 @@ def test_watch_namespaces_grants_only_those_namespaces(
         for rule in cluster_wide:
             assert set(rule["apiGroups"]) <= {"authentication.k8s.io", "authorization.k8s.io"}, rule
     policies = _of_kind(manifests, "NetworkPolicy")
+    extra = CASES_BY_NAME[case].values.get("networkPolicy", {}).get("pipelineExtraFrom", [])
+    for policy in policies:
+        if "pipelines" in policy["metadata"]["name"]:
+            peers = policy["spec"]["ingress"][0]["from"]
+            assert peers[len(peers) - len(extra) :] == extra
     pipeline_policies = {
         p["metadata"]["namespace"] for p in policies if "pipelines" in p["metadata"]["name"]
     }
