@@ -240,8 +240,9 @@ async def reconcile_pipeline(deps: Deps, namespace: str, name: str) -> float | N
     new = status_rules.compute_pipeline_status(snapshot, previous, deps.now())
     if await write_status(deps, body, new):
         await _announce(deps, body, previous, new)
-    ready = conditions.find(new.conditions, conditions.READY)
-    if ready is not None and ready.status == "True":
+    settled = conditions.is_true(new.conditions, conditions.READY)
+    if settled or conditions.is_true(new.conditions, conditions.STALLED):
+        # Stalled waits for a change (which comes as an event), not for time.
         return settings.resync_interval
     return settings.status_poll_interval
 

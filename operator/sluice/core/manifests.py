@@ -153,7 +153,7 @@ def _container(spec: PipelineSpec, defaults: RuntimeDefaults) -> dict[str, Any]:
         "args": ["runtime", "--config", CONFIG_PATH],
         "env": env,
         "ports": [{"name": "http", "containerPort": RUNTIME_PORT, "protocol": "TCP"}],
-        "readinessProbe": {"httpGet": probe_target, "periodSeconds": 2, "failureThreshold": 3},
+        "readinessProbe": {"httpGet": probe_target, "periodSeconds": 1, "failureThreshold": 3},
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
             "periodSeconds": 10,

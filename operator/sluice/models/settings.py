@@ -35,7 +35,7 @@ class OperatorSettings(BaseSettings):
     """Seconds between the freshness tokens the operator mints per input Connector."""
     resync_interval: Annotated[float, Field(gt=0)] = 30.0
     """Seconds between level-based re-checks of every object when no event arrives."""
-    status_poll_interval: Annotated[float, Field(gt=0)] = 2.0
+    status_poll_interval: Annotated[float, Field(gt=0)] = 0.5
     """Seconds between runtime status polls while a pipeline is not yet where it should be."""
     unreachable_threshold: Annotated[int, Field(ge=1)] = 3
     """Consecutive failed pod calls before Ready turns Unknown (StatusUnavailable)."""
