@@ -6,9 +6,13 @@ the tier fails with a message that says how to install them.
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
+import shutil
 import signal
 import subprocess
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,8 +48,33 @@ HELM_SCRIPT = REPO / "tests" / "e2e" / "cluster" / "install-helm.sh"
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = start_control_plane(tmp_path_factory.mktemp("cluster"))
+def e2e_root() -> Iterator[Path]:
+    """One folder for the session's cluster state, logs and test files.
+
+    Not pytest's tmp_path: pytest prunes all but its three newest base folders when any other
+    session starts, which would pull etcd's data out from under a long run on a shared
+    machine. Removed at the end unless SLUICE_E2E_KEEP=1 (for reading the logs).
+    """
+    root = Path(tempfile.mkdtemp(prefix="sluice-e2e-"))
+    try:
+        yield root
+    finally:
+        if os.environ.get("SLUICE_E2E_KEEP") != "1":
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir(e2e_root: Path, request: pytest.FixtureRequest) -> Path:
+    """A folder of this test's own inside the session folder."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
+    folder = e2e_root / "tests" / name
+    folder.mkdir(parents=True, exist_ok=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def control_plane(e2e_root: Path) -> Iterator[ControlPlane]:
+    plane = start_control_plane(e2e_root / "cluster")
     try:
         yield plane
     finally:
@@ -122,8 +151,12 @@ class Operated:
 
 
 def start_operator(identity: Identity, namespace: str, folder: Path) -> SluiceProcess:
+    # kopf's liveness endpoint on a free loopback port: several operators may run at once.
+    liveness = f"http://127.0.0.1:{free_port()}/healthz"
     return start_sluice(
-        ["operator", "--namespace", namespace], identity.kubeconfig, folder / "operator.log"
+        ["operator", "--namespace", namespace, "--liveness", liveness],
+        identity.kubeconfig,
+        folder / "operator.log",
     )
 
 
@@ -134,14 +167,14 @@ def chart_identity(
     crds: list[Path],
     helm: Path,
     namespace: str,
-    tmp_path: Path,
+    workdir: Path,
 ) -> Iterator[Identity]:
     """The chart's RBAC for a release in `namespace` watching it, and its ServiceAccount.
 
     In the chart's default sidecar mode the operator and the gateway share this account.
     """
     del crds
-    rbac = chart_rbac(helm, namespace, namespace, namespace, tmp_path / "helm")
+    rbac = chart_rbac(helm, namespace, namespace, namespace, workdir / "helm")
     kubectl.apply(*rbac)
     account = next(d["metadata"]["name"] for d in rbac if d["kind"] == "ServiceAccount")
     try:
@@ -150,7 +183,7 @@ def chart_identity(
             kubectl,
             namespace,
             account,
-            tmp_path / "operator.kubeconfig",
+            workdir / "operator.kubeconfig",
             bound_rules(rbac, account),
         )
     finally:
@@ -159,7 +192,7 @@ def chart_identity(
 
 @pytest.fixture
 def operated(
-    node: str, kubectl: Kubectl, chart_identity: Identity, namespace: str, tmp_path: Path
+    node: str, kubectl: Kubectl, chart_identity: Identity, namespace: str, workdir: Path
 ) -> Iterator[Operated]:
     """`sluice operator --namespace NS` running as the chart's ServiceAccount."""
     del node
@@ -167,8 +200,8 @@ def operated(
         namespace,
         kubectl.in_namespace(namespace),
         chart_identity,
-        tmp_path,
-        start_operator(chart_identity, namespace, tmp_path),
+        workdir,
+        start_operator(chart_identity, namespace, workdir),
     )
     try:
         yield operated
@@ -188,12 +221,12 @@ class Gateway:
 
 
 @pytest.fixture
-def gateway(chart_identity: Identity, namespace: str, tmp_path: Path) -> Iterator[Gateway]:
+def gateway(chart_identity: Identity, namespace: str, workdir: Path) -> Iterator[Gateway]:
     port = free_port()
     process = start_sluice(
         ["gateway", "--namespace", namespace, "--host", "127.0.0.1", "--port", str(port)],
         chart_identity.kubeconfig,
-        tmp_path / "gateway.log",
+        workdir / "gateway.log",
     )
     url = f"http://127.0.0.1:{port}"
 

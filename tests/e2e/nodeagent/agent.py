@@ -11,6 +11,8 @@ import asyncio
 import datetime
 import ipaddress
 import logging
+import os
+import random
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -25,8 +27,14 @@ log = logging.getLogger("nodeagent")
 KUBELET_VERSION = "v1.36.3"
 LEASE_SECONDS = 40
 HEARTBEAT_SECONDS = 10
-# Pod IPs: 127.1.0.1, 127.1.0.2, ...; all of 127.0.0.0/8 reaches the loopback interface.
-FIRST_POD_IP = ipaddress.IPv4Address("127.1.0.1")
+
+
+# Pod IPs: 127.N.0.1, 127.N.0.2, ... with N drawn per agent from 2..254, so that clusters
+# running side by side on one machine rarely share addresses (all of 127.0.0.0/8 reaches
+# the loopback interface). SLUICE_E2E_POD_OCTET pins N.
+def first_pod_ip() -> ipaddress.IPv4Address:
+    octet = int(os.environ.get("SLUICE_E2E_POD_OCTET") or random.randint(2, 254))
+    return ipaddress.IPv4Address(f"127.{octet}.0.1")
 
 
 class NodeAgent:
@@ -36,6 +44,7 @@ class NodeAgent:
         self.root = root
         self.pods: dict[str, PodRunner] = {}
         self._next_ip = 0
+        self._first_ip = first_pod_ip()
         self._free_ips: list[str] = []
         self._api_port = urlparse(api.credentials.server).port or 443
 
@@ -149,7 +158,7 @@ class NodeAgent:
     def _allocate_ip(self) -> str:
         if self._free_ips:
             return self._free_ips.pop(0)
-        address = FIRST_POD_IP + self._next_ip
+        address = self._first_ip + self._next_ip
         self._next_ip += 1
         # Skip .0 and .255 of each /24: some tools refuse network/broadcast-looking addresses.
         while str(address).endswith((".0", ".255")):
