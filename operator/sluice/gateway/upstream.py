@@ -160,15 +160,8 @@ async def stream_to_pod(
         )
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
-        try:
-            first = await upstream.content.read(CHUNK_BYTES)
-        except (TimeoutError, aiohttp.ClientError) as error:
-            raise errors.pipeline_unreachable(
-                pipeline, described, str(error) or "timeout"
-            ) from None
+        # Headers go out at once: an egress stream may stay silent until the view changes.
         await response.prepare(request)
-        if first:
-            await response.write(first)
         try:
             async for chunk in upstream.content.iter_chunked(CHUNK_BYTES):
                 await response.write(chunk)

@@ -195,7 +195,12 @@ async def test_egress_stats_connectors_and_query(env: Env) -> None:
     _, client = env
     async with client.post("/v0/pipelines/shop/egress/totals?format=json") as response:
         assert response.status == 200
-        first = await asyncio.wait_for(response.content.readline(), 10)
+        pushed = await client.post(
+            "/v0/pipelines/shop/ingress/orders?format=json&update_format=raw",
+            data=b'{"id": 200, "customer": "egress", "amount": 2}\n',
+        )
+        assert pushed.status == 200
+        first = await asyncio.wait_for(response.content.readline(), 20)
         assert first.strip()
     response = await client.post("/v0/pipelines/shop/egress/nope?format=json")
     assert response.status == 404
@@ -216,7 +221,7 @@ async def test_egress_stats_connectors_and_query(env: Env) -> None:
     response = await client.get("/v0/pipelines/shop/views/totals/connectors/nope/stats")
     assert response.status == 404
     assert_error(await response.json(), "UnknownOutputEndpoint")
-    query = await client.get("/v0/pipelines/shop/query?sql=SELECT%201&format=text")
+    query = await client.get("/v0/pipelines/shop/query?sql=SELECT%201&format=json")
     assert query.status == 200
 
 
