@@ -295,7 +295,8 @@ async def scale(
     )
     converged = time.perf_counter() - started
     print(f"3. {total} pipelines ({running} running) x 2 connectors converged in {converged:.0f} s")
-    await asyncio.sleep(5)
+    # Let the first freshness tokens complete (every 10 s) before counting.
+    await asyncio.sleep(25)
     before = dict(watched.modified)
     await asyncio.sleep(quiet)
     writes = {kind: watched.modified[kind] - before[kind] for kind in before}

@@ -9,6 +9,7 @@ and starts the work-queue workers; the liveness probe fails when they died.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -116,14 +117,19 @@ async def start(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.cleanup(registry=registry)
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    for task in getattr(memo, "tasks", []):
+    tasks: list[asyncio.Task[None]] = getattr(memo, "tasks", [])
+    for task in tasks:
         task.cancel()
-    await asyncio.gather(*getattr(memo, "tasks", []), return_exceptions=True)
-    deps: Deps | None = getattr(memo, "deps", None)
-    if deps is not None:
-        await deps.observer.close()
-    for close in getattr(memo, "closers", []):
-        await close()
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        deps: Deps | None = getattr(memo, "deps", None)
+        if deps is not None:
+            await deps.observer.close()
+    finally:
+        # Even when kopf cancels the cleanup, leave no session open behind.
+        for close in getattr(memo, "closers", []):
+            with contextlib.suppress(Exception):
+                await close()
 
 
 @kopf.on.probe(id="workqueue", registry=registry)
