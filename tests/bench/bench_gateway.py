@@ -34,8 +34,9 @@ from pathlib import Path
 import aiohttp
 
 from sluice.core.tokens import CompletionToken, decode_token
+from sluice.local.supervisor import default_runtime_command
 from sluice.process.client import FrontierFollower
-from tests.component.gateway.pipelines import RUNTIME_COMMAND, write_manifests
+from tests.component.gateway.pipelines import write_manifests
 
 CLIENTS = 32
 PHASE_SECONDS = 3.0
@@ -53,8 +54,10 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def hammer(session: aiohttp.ClientSession, url: str) -> tuple[float, list[float]]:
-    """CLIENTS concurrent clients, each one request at a time, for PHASE_SECONDS."""
+async def hammer(
+    session: aiohttp.ClientSession, url: str, clients: int = CLIENTS
+) -> tuple[float, list[float]]:
+    """`clients` concurrent clients, each one request at a time, for PHASE_SECONDS."""
     latencies: list[float] = []
     deadline = time.perf_counter() + PHASE_SECONDS
 
@@ -68,7 +71,7 @@ async def hammer(session: aiohttp.ClientSession, url: str) -> tuple[float, list[
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    await asyncio.gather(*(client() for _ in range(clients)))
     return len(latencies) / (time.perf_counter() - started), latencies
 
 
@@ -79,18 +82,63 @@ def describe(name: str, throughput: float, latencies: list[float]) -> str:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(parent: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return children
+
+
+async def measured(
+    session: aiohttp.ClientSession, url: str, pids: dict[str, int]
+) -> tuple[float, list[float], dict[str, float]]:
+    """hammer(), plus the CPU microseconds each server process spent per request."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    rate, latencies = await hammer(session, url)
+    spent = {
+        name: (cpu_seconds(pid) - before[name]) * 1e6 / max(1, len(latencies))
+        for name, pid in pids.items()
+    }
+    return rate, latencies, spent
+
+
 async def compare(
-    session: aiohttp.ClientSession, label: str, direct_url: str, gateway_url: str
+    session: aiohttp.ClientSession,
+    label: str,
+    direct_url: str,
+    gateway_url: str,
+    pids: dict[str, int],
 ) -> None:
     await hammer(session, gateway_url)  # warm-up: connections, caches, followers
-    direct_rate, direct = await hammer(session, direct_url)
-    gateway_rate, through = await hammer(session, gateway_url)
+    direct_rate, direct, direct_cpu = await measured(session, direct_url, pids)
+    gateway_rate, through, through_cpu = await measured(session, gateway_url, pids)
     print(f"{label} ({CLIENTS} concurrent clients, {PHASE_SECONDS:g} s each):")
     print(describe("direct on the pipeline process", direct_rate, direct))
     print(describe("through the gateway", gateway_rate, through))
     added = (percentile(through, 0.5) - percentile(direct, 0.5)) * 1e3
     print(f"  gateway/direct throughput ratio {gateway_rate / direct_rate:.2f}x;"
           f" added median latency {added:+.2f} ms")  # fmt: skip
+    # Closed-loop throughput on a shared 2-core machine mostly measures who gets the CPU;
+    # the CPU each server spends per request is the steadier figure.
+    print(f"  server CPU per request: direct: pipeline process {direct_cpu['pod']:.0f} us;"
+          f" through the gateway: gateway {through_cpu['gateway']:.0f} us"
+          f" + pipeline process {through_cpu['pod']:.0f} us")  # fmt: skip
+    _, alone_direct = await hammer(session, direct_url, clients=1)
+    _, alone_through = await hammer(session, gateway_url, clients=1)
+    alone = (percentile(alone_through, 0.5) - percentile(alone_direct, 0.5)) * 1e3
+    print(f"  one client at a time: p50 direct {percentile(alone_direct, 0.5) * 1e3:.2f} ms,"
+          f" through the gateway {percentile(alone_through, 0.5) * 1e3:.2f} ms"
+          f" (added {alone:+.2f} ms)")  # fmt: skip
 
 
 async def watch(follower: FrontierFollower, token: CompletionToken, seen: list[float]) -> None:
@@ -219,11 +267,9 @@ def rss_mib() -> float:
 def start_local_mode(folder: Path) -> tuple[subprocess.Popen[str], str]:
     manifest = write_manifests(folder)
     port = free_port()
-    env = {**os.environ, "SLUICE_RUNTIME_COMMAND": " ".join(RUNTIME_COMMAND)}
     process = subprocess.Popen(
         [sys.executable, "-m", "sluice", "local", "up", "-f", str(manifest), "--port", str(port)],
         cwd=folder,
-        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -250,13 +296,15 @@ async def main() -> None:
     load = os.getloadavg()[0]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python"
           f" {platform.python_version()}, load average {load:.2f} (shared machine)")  # fmt: skip
-    print(f"pipeline process: {' '.join(Path(part).name for part in RUNTIME_COMMAND)}")
+    runtime = " ".join(Path(part).name for part in default_runtime_command())
+    print(f"pipeline process: {runtime} (override with SLUICE_RUNTIME_COMMAND)")
     with tempfile.TemporaryDirectory() as folder:
         process, gateway = start_local_mode(Path(folder))
         try:
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector) as session:
                 location = await wait_running(session, gateway)
+                pids = {"gateway": process.pid, "pod": child_pids(process.pid)[0]}
                 endpoint = "orders.shop-in"
                 async with session.get(
                     f"http://{location}/input_endpoints/{endpoint}/completion_token"
@@ -268,12 +316,14 @@ async def main() -> None:
                     "completion_status (token complete)",
                     f"http://{location}/completion_status?token={token}",
                     f"{gateway}/v0/pipelines/shop/completion_status?token={token}",
+                    pids,
                 )
                 await compare(
                     session,
                     "completion_token",
                     f"http://{location}/input_endpoints/{endpoint}/completion_token",
                     f"{gateway}/v0/pipelines/shop/tables/orders/connectors/shop-in/completion_token",
+                    pids,
                 )
                 await long_poll(session, gateway, location)
                 child = await asyncio.create_subprocess_exec(
