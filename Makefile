@@ -60,8 +60,8 @@ fmt: $(STAMP) ## Format and autofix
 	$(BIN)/ruff check --fix operator tests
 
 .PHONY: crds
-crds: $(STAMP) ## Regenerate crds/ from the models
-	$(BIN)/sluice crds --output-dir crds
+crds: $(STAMP) ## Regenerate crds/ and docs/resources.md from the models
+	$(BIN)/sluice crds --output-dir crds --docs docs/resources.md
 
 IMAGE_REPO ?= sluice
 IMAGE_TAG ?= dev

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from sluice.core import crdgen
+from sluice.core import crddocs, crdgen
 
 HELP = "Generate the CustomResourceDefinitions from the models into a folder (default: crds/)."
 
@@ -21,7 +21,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="where to write (default: crds/)",
     )
     parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if the folder differs"
+        "--docs",
+        type=Path,
+        default=None,
+        help="also write the Markdown field reference to this file (e.g. docs/resources.md)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if anything differs"
     )
 
 
@@ -32,15 +38,19 @@ def render_yaml(document: object) -> str:
 
 def run(args: argparse.Namespace) -> int:
     output_dir: Path = args.output_dir
+    outputs = {
+        output_dir / file_name: render_yaml(crd)
+        for file_name, crd in crdgen.build_all_crds().items()
+    }
+    if args.docs is not None:
+        outputs[args.docs] = crddocs.render_reference()
     stale = []
-    for file_name, crd in crdgen.build_all_crds().items():
-        path = output_dir / file_name
-        text = render_yaml(crd)
+    for path, text in outputs.items():
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(str(path))
             continue
-        output_dir.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path}")
     if stale:

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from sluice.core import crdgen
+from sluice.core import crddocs, crdgen
 from sluice.crds_command import render_yaml
 from tests.factories import ROOT, example_documents
 
@@ -123,3 +123,8 @@ def test_examples_validate_against_the_generated_schema(
 
 def test_crds_folder_holds_only_generated_files() -> None:
     assert {path.name for path in Path(CRD_DIR).iterdir()} == set(GENERATED)
+
+
+def test_resource_reference_doc_matches_the_models() -> None:
+    committed = (ROOT / "docs" / "resources.md").read_text()
+    assert committed == crddocs.render_reference(), "docs/resources.md is stale: run `make crds`"
