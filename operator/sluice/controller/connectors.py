@@ -84,6 +84,17 @@ async def reconcile_connector(deps: Deps, namespace: str, name: str) -> float | 
         observation = await deps.observer.observe((namespace, pipeline_name), location)
         if observation.runtime is not None:
             stats = endpoint_stats(observation.stats, endpoint, spec.direction)
+        if stats is not None and spec.direction == "input" and stats.paused != spec.paused:
+            # spec.paused changes go through the connector API: they never roll the pod.
+            action = "pause" if spec.paused else "start"
+            try:
+                await deps.process.connector_action(location, endpoint, action)
+                observation = await deps.observer.observe(
+                    (namespace, pipeline_name), location, fresh=True
+                )
+                stats = endpoint_stats(observation.stats, endpoint, spec.direction) or stats
+            except (ProcessError, ProcessUnreachable) as error:
+                logger.info("%s/%s: %s failed: %s", namespace, name, action, error)
         if stats is not None and spec.direction == "input":
             completion = await _freshness(
                 deps, (namespace, pipeline_name), location, endpoint, previous

@@ -67,11 +67,16 @@ def storage_path(spec: PipelineSpec) -> str | None:
 
 
 def config_hash(config: RuntimeConfig) -> str:
-    """Hash of what the process runs; the desired run state is left out on purpose.
+    """Hash of what the process runs; run states (pipeline and connectors) are left out.
 
     Pausing or resuming goes through the pipeline's API, so it must not roll the pod.
     """
-    steady = config.model_copy(update={"initial_state": "Running"})
+    steady = config.model_copy(
+        update={
+            "initial_state": "Running",
+            "connectors": [c.model_copy(update={"paused": False}) for c in config.connectors],
+        }
+    )
     return naming.short_hash(steady.model_dump_json())
 
 

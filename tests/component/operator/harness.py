@@ -41,6 +41,7 @@ class Endpoint:
     endpoint_id: int
     records: int = 0
     end_of_input: bool = False
+    paused: bool = False
 
 
 @dataclass
@@ -62,7 +63,7 @@ class FakeProcess:
             c for c in self.config.connectors if c.direction == "input"
         ):
             name = f"{connector.relation.lower()}.{connector.name}"
-            self.endpoints[name] = Endpoint(name, number)
+            self.endpoints[name] = Endpoint(name, number, paused=connector.paused)
 
     def feed(self, endpoint: str, records: int, *, end: bool = False) -> None:
         self.endpoints[endpoint].records += records
@@ -100,7 +101,7 @@ class FakeProcess:
                     "inputs": [
                         {
                             "endpoint_name": e.name,
-                            "paused": False,
+                            "paused": e.paused,
                             "fatal_error": None,
                             "metrics": {
                                 "total_records": e.records,
@@ -132,6 +133,13 @@ class FakeProcess:
             self.calls.append("pause")
             self.status = self.desired = "Paused"
             return web.json_response("ok", status=202)
+
+        @routes.get("/input_endpoints/{endpoint}/{action:pause|start}")
+        async def connector_action(request: web.Request) -> web.Response:
+            endpoint = self.endpoints[request.match_info["endpoint"]]
+            endpoint.paused = request.match_info["action"] == "pause"
+            self.calls.append(f"{request.match_info['action']} {endpoint.name}")
+            return web.Response()
 
         @routes.get("/input_endpoints/{endpoint}/completion_token")
         async def mint(request: web.Request) -> web.Response:

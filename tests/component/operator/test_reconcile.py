@@ -284,3 +284,22 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+async def test_pausing_a_connector_uses_its_api_and_keeps_the_pod() -> None:
+    async with running_operator() as (kube, _deps, kubelet):
+        kube.create(connector_doc("in", pipelineRef={"name": "orders"}), NS)
+        kube.create(_pipeline(), NS)
+        await eventually(
+            lambda: condition(kube.find("Connector", NS, "in"), "Ready") == ("True", "Running")
+        )
+        process = kubelet.processes["orders"]
+        kube.update_spec("Connector", NS, "in", {"paused": True})
+        await eventually(
+            lambda: condition(kube.find("Connector", NS, "in"), "Ready") == ("True", "Paused")
+        )
+        assert "pause t.in" in process.calls
+        assert kubelet.processes["orders"] is process, "pausing a connector must not roll the pod"
+        config = kube.find("ConfigMap", NS, "sluice-orders")
+        assert config is not None
+        assert '"paused": true' in config["data"]["config.json"]
