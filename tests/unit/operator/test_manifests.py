@@ -111,8 +111,8 @@ def test_config_hash_rolls_on_program_change_but_not_on_pause() -> None:
     connector = ConnectorSpec.model_validate(connector_doc()["spec"])
     with_connector = manifests.config_hash(_config(running, [("t-input", connector)]))
     assert with_connector != pod_hash(running)
-    paused = ConnectorSpec.model_validate(connector_doc(paused=True)["spec"])
-    assert manifests.config_hash(_config(running, [("t-input", paused)])) == with_connector
+    paused_input = ConnectorSpec.model_validate(connector_doc(paused=True)["spec"])
+    assert manifests.config_hash(_config(running, [("t-input", paused_input)])) == with_connector
 
 
 def test_restart_request_is_on_the_pod_template() -> None:
