@@ -355,3 +355,29 @@ async def test_mechanisms_together_dispatch_by_token_shape(
     assert reviewer.token_reviews == 0  # API keys never go to the API server
     assert (await client.get(STATUS_ROUTE, headers=bearer("sa-token"))).status == 200
     assert reviewer.token_reviews == 1
+
+
+async def test_oidc_discovery_finds_the_jwks(make_client: MakeClient) -> None:
+    issuer = Issuer()
+    issuer.add_ec("ec-1")
+    issuer.published = ["ec-1"]
+
+    async def discovery(request: web.Request) -> web.Response:
+        here = f"http://{request.host}"
+        return web.json_response({"issuer": here, "jwks_uri": f"{here}/keys"})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/openid-configuration", discovery)
+    app.router.add_get("/keys", issuer.serve)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    base = f"http://127.0.0.1:{server.port}"
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        authenticator = OidcAuthenticator(OidcSettings(issuer=base, audience=AUDIENCE), session)
+        client = await make_client([authenticator])
+        token = issuer.sign("ec-1", iss=base, sluice_role="write")
+        response = await client.get(TOKEN_ROUTE, headers=bearer(token))
+        assert response.status == 200, await response.text()
+    await server.close()
