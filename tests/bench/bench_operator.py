@@ -356,8 +356,10 @@ async def measure(args: argparse.Namespace, root: Path, pid: int) -> None:
         watched = Watched(api)
         await watched.start()
         try:
-            await ready_latency(api, watched, args.ready_rounds)
-            await token_latency(api, watched, session, root, args.token_rounds)
+            if args.ready_rounds:
+                await ready_latency(api, watched, args.ready_rounds)
+            if args.token_rounds:
+                await token_latency(api, watched, session, root, args.token_rounds)
             await scale(api, watched, root, args.pipelines, args.running, args.quiet_seconds, pid)
         finally:
             await watched.close()
@@ -371,6 +373,8 @@ def main() -> int:
     parser.add_argument("--running", type=int, default=20)
     parser.add_argument("--quiet-seconds", type=float, default=60.0)
     args = parser.parse_args()
+    # A SIGTERM (a timeout, make) must still stop the control plane and every pod process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="sluice-bench-") as scratch:
         root = Path(scratch)
         with cluster(root) as (kubeconfig, pid):

@@ -159,8 +159,16 @@ def _container(spec: PipelineSpec, defaults: RuntimeDefaults) -> dict[str, Any]:
         "env": env,
         "ports": [{"name": "http", "containerPort": RUNTIME_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": probe_target, "periodSeconds": 1, "failureThreshold": 3},
+        # Liveness only judges a process that has started: a slow start on a busy node
+        # (imports, replaying storage) is the startup probe's business, with a long budget.
+        "startupProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 1,
+            "failureThreshold": 300,
+        },
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
+            "initialDelaySeconds": 30,
             "periodSeconds": 10,
             "failureThreshold": 6,
         },
