@@ -374,10 +374,12 @@ async def test_oidc_discovery_finds_the_jwks(make_client: MakeClient) -> None:
     base = f"http://127.0.0.1:{server.port}"
     import aiohttp
 
-    async with aiohttp.ClientSession() as session:
-        authenticator = OidcAuthenticator(OidcSettings(issuer=base, audience=AUDIENCE), session)
-        client = await make_client([authenticator])
-        token = issuer.sign("ec-1", iss=base, sluice_role="write")
-        response = await client.get(TOKEN_ROUTE, headers=bearer(token))
-        assert response.status == 200, await response.text()
-    await server.close()
+    try:
+        async with aiohttp.ClientSession() as session:
+            settings = OidcSettings(issuer=base, audience=AUDIENCE)
+            client = await make_client([OidcAuthenticator(settings, session)])
+            token = issuer.sign("ec-1", iss=base, sluice_role="write")
+            response = await client.get(TOKEN_ROUTE, headers=bearer(token))
+            assert response.status == 200, await response.text()
+    finally:
+        await server.close()
