@@ -1,7 +1,5 @@
-"""Test helpers: run real pipeline processes under the local supervisor, on loopback.
-
-`RUNTIME_COMMAND` is what runs a pipeline process in the component tests.
-"""
+"""Test helpers: run real pipeline processes (`sluice runtime`) under the local supervisor,
+on loopback."""
 
 from __future__ import annotations
 
@@ -17,10 +15,7 @@ from sluice.local.manifests import load
 from sluice.local.supervisor import Supervisor
 from sluice.process.client import ProcessClient
 
-RUNTIME_COMMAND: tuple[str, ...] = (
-    sys.executable,
-    str(Path(__file__).with_name("standin_runtime.py")),
-)
+RUNTIME_COMMAND: tuple[str, ...] = (sys.executable, "-m", "sluice", "runtime")
 
 SQL = """
 CREATE TABLE orders (
