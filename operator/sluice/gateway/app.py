@@ -228,7 +228,6 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
     if route is None or route.role is None:
         return await handler(request)
     settings = request.app[SETTINGS]
-    namespace = namespace_of(request)
     if not settings.authenticators:
         request[PRINCIPAL] = Principal("anonymous", "none", "admin")
         return await handler(request)
@@ -239,6 +238,8 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
     if authenticator is None:
         raise errors.authentication_failed("No configured authentication accepts this token")
     principal = await authenticator.authenticate(token)
+    # The tenant is resolved only for a known caller: strangers learn nothing about tenants.
+    namespace = namespace_of(request)
     pipeline = request.match_info.get("pipeline_name")
     if not await authenticator.authorize(principal, route.role, namespace, pipeline):
         raise errors.insufficient_permissions(
