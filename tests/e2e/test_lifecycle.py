@@ -15,7 +15,7 @@ from tests.e2e.gateway_client import call
 from tests.e2e.kstatus.evaluate import Kstatus
 from tests.e2e.kubectl import Kubectl
 from tests.e2e.polling import eventually
-from tests.e2e.quickstart import quickstart_documents
+from tests.e2e.quickstart import expected_revenue, net_output, quickstart_documents
 
 # Each test runs pipeline pods (processes) on a shared machine: more room than 60 s.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -216,3 +216,39 @@ def test_the_operator_restarted_mid_reconcile_converges_without_duplicates(
     for kind in ("configmap", "service", "statefulset", "pod"):
         names = ns.run("get", kind, "-l", LABEL, "-o", "name").stdout.split()
         assert len(names) == 1, (kind, names)
+
+
+def test_a_connector_added_and_removed(operated: Operated, workdir: Path) -> None:
+    ns = operated.kubectl
+    start(operated, workdir)
+    second = workdir / "second.json"
+    extra = {
+        "apiVersion": "sluice.dev/v1alpha1",
+        "kind": "Connector",
+        "metadata": {"name": "revenue-copy"},
+        "spec": {
+            "pipelineRef": {"name": "orders"},
+            "view": "revenue_by_customer",
+            "transport": {"name": "file_output", "config": {"path": str(second)}},
+            "format": {"name": "json", "config": {"update_format": "insert_delete"}},
+        },
+    }
+    ns.apply(extra)
+    ns.run("wait", "--for=condition=Ready", "connector/revenue-copy", "--timeout=90s")
+
+    def summary_names() -> list[str]:
+        return sorted(c["name"] for c in pipeline(ns)["status"].get("connectors", []))
+
+    eventually(
+        lambda: summary_names() == ["orders-file", "revenue-copy", "revenue-file"],
+        "the Pipeline to list the new connector",
+    )
+    # The new output connector delivers the view (the pipeline re-read its input).
+    eventually(lambda: net_output(second) == expected_revenue(), "the new connector's output")
+
+    ns.run("delete", "connector", "revenue-copy", "--timeout=60s")
+    eventually(
+        lambda: summary_names() == ["orders-file", "revenue-file"],
+        "the Pipeline to drop the removed connector",
+    )
+    wait_ready(ns, "Running")
