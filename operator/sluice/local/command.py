@@ -41,7 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "-f", "--filename", action="append", required=True, help="YAML file or folder (repeatable)"
     )
     up.add_argument("--host", default="127.0.0.1", help="address of the API (default 127.0.0.1)")
-    up.add_argument("--port", type=int, default=8080, help="port of the API (default 8080)")
+    up.add_argument(
+        "--port", type=int, default=8080, help="port of the API (default 8080; 0: a free port)"
+    )
     up.add_argument(
         "--auth",
         choices=["none", "apikey"],
@@ -95,6 +97,7 @@ async def serve(
             shutil.rmtree(state_dir, ignore_errors=True)
             raise UserError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
         supervisor.start()
+        port = int(runner.addresses[0][1])  # the real one when --port 0 asked for a free port
         print_banner(manifests, host, port, bool(authenticators), state_dir)
         background: list[asyncio.Task[object]] = [
             asyncio.create_task(follow_token(token, supervisor.directory, client, say))
