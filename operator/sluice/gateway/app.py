@@ -144,8 +144,9 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 def create_app(settings: GatewaySettings, directory: PipelineDirectory) -> web.Application:
     """The gateway application (no I/O until it starts)."""
     metrics = Metrics()
-    # One application, not a /v0 sub-application: each request is resolved once and passes
-    # two middlewares, which is most of what the gateway spends on a completion_status.
+    # One application rather than a /v0 sub-application: each request is resolved once and
+    # passes two middlewares; completion_status is served from memory and per-request
+    # overhead is most of its cost.
     app = web.Application(
         middlewares=[_observe_middleware, _auth_middleware],
         client_max_size=settings.body_limit,
