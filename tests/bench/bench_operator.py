@@ -360,7 +360,10 @@ async def measure(args: argparse.Namespace, root: Path, pid: int) -> None:
                 await ready_latency(api, watched, args.ready_rounds)
             if args.token_rounds:
                 await token_latency(api, watched, session, root, args.token_rounds)
-            await scale(api, watched, root, args.pipelines, args.running, args.quiet_seconds, pid)
+            if args.pipelines:
+                await scale(
+                    api, watched, root, args.pipelines, args.running, args.quiet_seconds, pid
+                )
         finally:
             await watched.close()
 
@@ -370,7 +373,12 @@ def main() -> int:
     parser.add_argument("--ready-rounds", type=int, default=7)
     parser.add_argument("--token-rounds", type=int, default=9)
     parser.add_argument("--pipelines", type=int, default=200)
-    parser.add_argument("--running", type=int, default=20)
+    parser.add_argument(
+        "--running",
+        type=int,
+        default=20,
+        help="how many of the pipelines run (a pipeline pod is a ~200 MiB process here)",
+    )
     parser.add_argument("--quiet-seconds", type=float, default=60.0)
     args = parser.parse_args()
     # A SIGTERM (a timeout, make) must still stop the control plane and every pod process.
