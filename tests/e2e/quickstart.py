@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -69,3 +70,15 @@ def net_output(path: Path) -> Counter[tuple[str, int, Decimal]]:
                 )
                 rows[key] += weight
     return +rows
+
+
+def main() -> None:
+    """Prints the runnable quickstart (for `make cluster-up`): `... OUTPUT | kubectl apply -f -`."""
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tests.e2e.quickstart OUTPUT_FILE")
+    output = Path(sys.argv[1])
+    sys.stdout.write(yaml.safe_dump_all(quickstart_documents(output.resolve()), sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()
