@@ -10,6 +10,7 @@ previous result.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -109,3 +110,26 @@ def order_views(shapes: dict[str, ViewShape]) -> list[str]:
     for name in shapes:
         place(name, ())
     return ordered
+
+
+def rename_inputs(ast: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A copy of the parsed query reading `names[relation]` instead of each relation.
+
+    An unaliased relation keeps its old name as alias, so qualified column references
+    (`orders.amount`) still resolve.
+    """
+    copied: dict[str, Any] = json.loads(json.dumps(ast))
+    for item in _walk(copied):
+        if item.get("type") != "BASE_TABLE" or not isinstance(item.get("table_name"), str):
+            continue
+        original = item["table_name"]
+        replacement = names.get(original.lower())
+        if replacement is None:
+            continue
+        item["table_name"] = replacement
+        path = (item.get("qualified_name") or {}).get("path")
+        if isinstance(path, list) and path:
+            path[-1] = replacement
+        if not item.get("alias"):
+            item["alias"] = original
+    return copied

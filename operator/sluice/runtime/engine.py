@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice.runtime.classify import ViewShape, classify, order_views
+from sluice.runtime.classify import ViewShape, classify, order_views, rename_inputs
 from sluice.runtime.program import Program, ProgramError
 
 WEIGHT = "__weight"
@@ -59,6 +59,8 @@ class Relation:
     materialized: bool = False
     inputs: frozenset[str] = frozenset()
     query: str = ""
+    delta_query: str = ""
+    """For a linear view: its query reading the inputs' change sets (see `delta_name`)."""
 
 
 def quote(identifier: str) -> str:
@@ -92,8 +94,16 @@ class Engine:
                 ).fetchall()
             except duckdb.Error as error:
                 raise ProgramError(f"view '{view.name}': {_first_line(error)}") from error
-            shape = classify(json.loads(serialized[0][0] if serialized else "{}"), aggregates)
+            ast = json.loads(serialized[0][0] if serialized else "{}")
+            shape = classify(ast, aggregates)
             shapes[view.name] = shape
+            delta_query = ""
+            if shape.maintenance == "linear":
+                renamed = rename_inputs(ast, {name: delta_name(name) for name in shape.inputs})
+                rows = self._connection.execute(
+                    "SELECT json_deserialize_sql(?)", [json.dumps(renamed)]
+                ).fetchall()
+                delta_query = str(rows[0][0])
             self.views[view.name] = Relation(
                 name=view.name,
                 kind="view",
@@ -103,6 +113,7 @@ class Engine:
                 materialized=view.materialized,
                 inputs=shape.inputs,
                 query=view.query,
+                delta_query=delta_query,
             )
             if shape.maintenance == "recompute":
                 self._connection.execute(
@@ -304,8 +315,8 @@ class Engine:
                 bound[name] = _expand(delta.filter(chosen)).drop_columns([WEIGHT])
             if not any(part.num_rows for part in bound.values()):
                 continue
-            with self._bound(bound):
-                parts.append((self._connection.sql(view.query).to_arrow_table(), sign))
+            with self._bound({delta_name(name): part for name, part in bound.items()}):
+                parts.append((self._connection.sql(view.delta_query).to_arrow_table(), sign))
         if len(parts) == 1:
             return _with_weight(parts[0][0].cast(view.schema), parts[0][1])
         return _consolidate(self._connection, parts, view.schema)
@@ -330,14 +341,14 @@ class Engine:
 
     @contextmanager
     def _bound(self, relations: dict[str, pa.Table]) -> Iterator[None]:
-        """Bind names to Arrow tables for the duration of a query (shadowing tables)."""
+        """Bind private names (`__sluice_...`) to Arrow tables for the next queries.
+
+        The bindings are replaced by the next step rather than dropped: dropping costs a
+        catalog change per name, which is most of a small step's time.
+        """
         for name, table in relations.items():
             self._connection.register(name, table)
-        try:
-            yield
-        finally:
-            for name in relations:
-                self._connection.unregister(name)
+        yield
 
     # ---- reading -----------------------------------------------------------------------
 
@@ -351,6 +362,11 @@ class Engine:
 
     def close(self) -> None:
         self._connection.close()
+
+
+def delta_name(relation: str) -> str:
+    """The private name a relation's change set is bound to while linear views are computed."""
+    return "__sluice_delta_" + "".join(c if c.isalnum() else f"_{ord(c):x}_" for c in relation)
 
 
 def _snapshot(view: str) -> str:

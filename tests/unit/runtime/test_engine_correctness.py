@@ -24,6 +24,7 @@ VIEWS = {
     "cheap": "SELECT id, price * 2 AS double_price FROM items WHERE price < 5",
     "either": "SELECT grp FROM items UNION ALL SELECT grp FROM tags WHERE tag <> 'x'",
     "cheap_again": "SELECT id FROM cheap WHERE double_price > 2",
+    "qualified": "SELECT items.id, items.grp FROM items WHERE items.price > 3",
     "per_group": (
         "SELECT grp, COUNT(*) AS n, SUM(price) AS total, MIN(price) AS low, "
         "MAX(price) AS high, AVG(price) AS mean FROM items GROUP BY grp"
@@ -138,6 +139,7 @@ def test_accumulated_changes_equal_recomputation(steps: list[list[Any]]) -> None
     engine = Engine(parse_program(PROGRAM))
     assert engine.views["cheap"].maintenance == "linear"
     assert engine.views["either"].maintenance == "linear"
+    assert engine.views["qualified"].maintenance == "linear"
     assert engine.views["per_group"].maintenance == "recompute"
     model = Model()
     scratch = _scratch()
