@@ -267,3 +267,32 @@ async def test_metrics_count_routes(env: Env) -> None:
     ) in text
     assert "sluice_gateway_request_duration_seconds_bucket" in text
     assert 'sluice_gateway_frontier_streams{connected="true"}' in text
+
+
+async def test_memory_answers_are_never_early(env: Env) -> None:
+    """Whenever the gateway says complete from its frontier, the pod agrees right after."""
+    supervisor, client = env
+    entry = supervisor.directory.get("default", "shop")
+    assert entry is not None
+    assert entry.location is not None
+    import aiohttp
+
+    complete_seen = 0
+    async with aiohttp.ClientSession() as direct:
+        for row in range(30):
+            pushed = await client.post(
+                "/v0/pipelines/shop/ingress/orders?format=json&update_format=raw",
+                data=f'{{"id": {1000 + row}, "customer": "c{row % 3}", "amount": 1}}\n'.encode(),
+            )
+            token = (await pushed.json())["token"]
+            for _ in range(20):
+                answer = await client.get(f"/v0/pipelines/shop/completion_status?token={token}")
+                if (await answer.json())["status"] == "complete":
+                    async with direct.get(
+                        f"http://{entry.location}/completion_status", params={"token": token}
+                    ) as pod:
+                        assert (await pod.json())["status"] == "complete"
+                    complete_seen += 1
+                    break
+                await asyncio.sleep(0.005)
+    assert complete_seen > 0
