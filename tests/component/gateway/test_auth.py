@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 from aiohttp import web
@@ -237,8 +238,6 @@ async def oidc(make_client: MakeClient) -> AsyncIterator[tuple[Issuer, Client]]:
         refresh_interval_seconds=0.0,
     )
     # The authenticator's JWKS downloads share the gateway's lifetime, not a request's.
-    import aiohttp
-
     async with aiohttp.ClientSession() as session:
         client = await make_client([OidcAuthenticator(settings, session)])
         yield issuer, client
@@ -372,8 +371,6 @@ async def test_oidc_discovery_finds_the_jwks(make_client: MakeClient) -> None:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     base = f"http://127.0.0.1:{server.port}"
-    import aiohttp
-
     try:
         async with aiohttp.ClientSession() as session:
             settings = OidcSettings(issuer=base, audience=AUDIENCE)

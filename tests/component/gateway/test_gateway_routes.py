@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -275,8 +276,6 @@ async def test_memory_answers_are_never_early(env: Env) -> None:
     entry = supervisor.directory.get("default", "shop")
     assert entry is not None
     assert entry.location is not None
-    import aiohttp
-
     complete_seen = 0
     async with aiohttp.ClientSession() as direct:
         for row in range(30):
