@@ -106,7 +106,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", PIPELINE + "/query", "pipeline_adhoc_sql", "read", "Ad-hoc SQL query",
           "Pipeline interaction",
           query=(("sql", "SQL query", True),
-                 ("format", "text | json | arrow_ipc | parquet", False)),
+                 ("format", "json (passed to the pipeline process)", False)),
           responses={200: "Query result", **NOT_DEPLOYED}),
     Route("GET", INPUT_CONNECTOR + "/stats", "get_pipeline_input_connector_status", "read",
           "Input connector statistics", "Input Connectors",
