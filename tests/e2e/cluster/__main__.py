@@ -31,6 +31,7 @@ from tests.e2e.kubectl import Kubectl
 from tests.e2e.sluice_processes import (
     SluiceProcess,
     chart_rbac,
+    installed_helm,
     service_account_kubeconfig,
     start_sluice,
 )
@@ -40,7 +41,6 @@ PID_FILE = STATE_DIR / "supervisor.pid"
 READY_FILE = STATE_DIR / "ready"
 LOG_FILE = STATE_DIR / "supervisor.log"
 LOCK_FILE = STATE_DIR.parent / "cluster.lock"
-HELM_SCRIPT = REPO / "tests" / "e2e" / "cluster" / "install-helm.sh"
 
 
 def _running_pid() -> int | None:
@@ -101,11 +101,7 @@ def serve() -> int:
         start_node_agent(plane)
         admin = Kubectl(require_tool("kubectl"), plane.kubeconfig)
         admin.run("apply", "--server-side", "-f", str(REPO / "crds"))
-        helm = Path(
-            subprocess.run(
-                [str(HELM_SCRIPT)], capture_output=True, text=True, check=True
-            ).stdout.strip()
-        )
+        helm = installed_helm()
         rbac = chart_rbac(helm, "sluice", "default", "default", STATE_DIR / "helm")
         admin.apply(*rbac)
         account = next(d["metadata"]["name"] for d in rbac if d["kind"] == "ServiceAccount")
