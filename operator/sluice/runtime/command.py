@@ -89,7 +89,10 @@ async def _serve(controller: object, host: str, port: int, port_file: str | None
     from sluice.runtime.controller import Controller
 
     assert isinstance(controller, Controller)
-    runner = web.AppRunner(create_app(controller), shutdown_timeout=5.0, handle_signals=False)
+    # No access log: completion polls would each cost a log line.
+    runner = web.AppRunner(
+        create_app(controller), shutdown_timeout=5.0, handle_signals=False, access_log=None
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

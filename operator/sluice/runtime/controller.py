@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 INGRESS_MAX_QUEUED_RECORDS = 100_000
 """Feldera's queue bound for HTTP ingress endpoints."""
 
+INLINE_STEP_RECORDS = 1_000
+"""Steps with at most this many input records run on the event loop, larger ones on the
+engine thread."""
+
 END_OF_STREAM = -1
 """Step number that tells an HTTP egress stream the pipeline is shutting down."""
 
@@ -351,9 +355,14 @@ class Controller:
         file_outputs = [output for output in self.outputs.values() if output.file is not None]
         loop = asyncio.get_running_loop()
         try:
-            deltas = await loop.run_in_executor(
-                self._executor, self._execute, batches, file_outputs
-            )
+            if sum(counts.values()) <= INLINE_STEP_RECORDS:
+                # A small step takes a few milliseconds: run it here rather than pay for a
+                # thread hop and for the worker waiting on the GIL while the loop serves polls.
+                deltas = self._execute(batches, file_outputs)
+            else:
+                deltas = await loop.run_in_executor(
+                    self._executor, self._execute, batches, file_outputs
+                )
         except Exception:
             # A failing step must not stop the pipeline or hang its tokens; it is reported.
             logger.exception("step %d failed", step)

@@ -122,6 +122,9 @@ class Engine:
                 )
         self.view_order = order_views(shapes)
         self._first_step = True
+        self._sides: dict[tuple[str, int], pa.Table] = {}
+        self._empty: dict[str, pa.Table] = {}
+        self._registered: dict[str, pa.Table] = {}
         """Recomputed views may be non-empty over empty tables (`COUNT(*)`): the first step
         computes them all."""
 
@@ -170,6 +173,7 @@ class Engine:
     def step(self, inputs: dict[str, list[pa.Table]]) -> dict[str, pa.Table]:
         """Apply the queued input of each table; the change set of every changed relation."""
         deltas: dict[str, pa.Table] = {}
+        self._sides.clear()
         for table_name, batches in inputs.items():
             batches = [batch for batch in batches if batch.num_rows]
             if not batches:
@@ -203,9 +207,13 @@ class Engine:
         name = quote(table.name)
         weights = batch.column(WEIGHT)
         if pc.all(pc.greater(weights, 0)).as_py():
-            with self._bound({"__sluice_batch": batch}):
+            # The rows inserted are the step's change set: bind them once, under the name
+            # linear views read the table's inserted rows from.
+            inserted = batch.drop_columns([WEIGHT])
+            self._sides[(table.name, 1)] = inserted
+            with self._bound({delta_name(table.name): inserted}):
                 self._connection.execute(
-                    f"INSERT INTO {name} SELECT * EXCLUDE ({WEIGHT}) FROM __sluice_batch"
+                    f"INSERT INTO {name} SELECT * FROM {delta_name(table.name)}"
                 )
             return batch
         columns = ", ".join(quote(column) for column in table.schema.names)
@@ -298,21 +306,7 @@ class Engine:
     def _linear_delta(self, view: Relation, deltas: dict[str, pa.Table]) -> pa.Table:
         parts: list[tuple[pa.Table, int]] = []
         for sign in (1, -1):
-            bound: dict[str, pa.Table] = {}
-            for name in view.inputs:
-                relation = self.tables.get(name) or self.views.get(name)
-                if relation is None:
-                    continue
-                delta = deltas.get(name)
-                if delta is None:
-                    bound[name] = pa.Table.from_batches([], relation.schema)
-                    continue
-                chosen = (
-                    pc.greater(delta.column(WEIGHT), 0)
-                    if sign > 0
-                    else pc.less(delta.column(WEIGHT), 0)
-                )
-                bound[name] = _expand(delta.filter(chosen)).drop_columns([WEIGHT])
+            bound = {name: self._side(name, sign, deltas) for name in view.inputs}
             if not any(part.num_rows for part in bound.values()):
                 continue
             with self._bound({delta_name(name): part for name, part in bound.items()}):
@@ -320,6 +314,22 @@ class Engine:
         if len(parts) == 1:
             return _with_weight(parts[0][0].cast(view.schema), parts[0][1])
         return _consolidate(self._connection, parts, view.schema)
+
+    def _side(self, name: str, sign: int, deltas: dict[str, pa.Table]) -> pa.Table:
+        """The inserted (sign 1) or deleted (-1) rows of a relation in this step, once each."""
+        cached = self._sides.get((name, sign))
+        if cached is not None:
+            return cached
+        delta = deltas.get(name)
+        if delta is None:
+            relation = self.tables.get(name) or self.views[name]
+            side = self._empty.setdefault(name, pa.Table.from_batches([], relation.schema))
+        else:
+            weights = delta.column(WEIGHT)
+            chosen = pc.greater(weights, 0) if sign > 0 else pc.less(weights, 0)
+            side = _expand(delta.filter(chosen)).drop_columns([WEIGHT])
+        self._sides[(name, sign)] = side
+        return side
 
     def _recompute_delta(self, view: Relation) -> pa.Table:
         snapshot = quote(_snapshot(view.name))
@@ -347,7 +357,9 @@ class Engine:
         catalog change per name, which is most of a small step's time.
         """
         for name, table in relations.items():
-            self._connection.register(name, table)
+            if self._registered.get(name) is not table:
+                self._connection.register(name, table)
+                self._registered[name] = table
         yield
 
     # ---- reading -----------------------------------------------------------------------
@@ -409,9 +421,11 @@ def _consolidate(
 ) -> pa.Table:
     """Sum the weights of equal rows and drop rows whose weight cancels out."""
     pieces = [
-        _with_weight(table.select(schema.names).cast(schema), sign)
-        if WEIGHT not in table.schema.names
-        else table
+        (
+            _with_weight(table.select(schema.names).cast(schema), sign)
+            if WEIGHT not in table.schema.names
+            else table.select([*schema.names, WEIGHT]).cast(_weighted(schema))
+        )
         for table, sign in parts
         if table.num_rows
     ]
