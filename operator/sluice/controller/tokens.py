@@ -81,6 +81,10 @@ async def reconcile_token(deps: Deps, namespace: str, name: str) -> float | None
     complete = False
     declared = _declared(deps, namespace, spec)
     loaded = any(c.endpoint_name == endpoint for c in pipeline_status.connectors)
+    end_of_input = any(
+        c.endpoint_name == endpoint and c.end_of_input for c in pipeline_status.connectors
+    )
+    waiting_for_end_of_input = spec.wait_for_end_of_input and not end_of_input
     # Mint only on a pod that runs the current config, and, for a Connector resource, once
     # the pod has loaded it: a token from an older pod would belong to another incarnation.
     settled = conditions.is_true(pipeline_status.conditions, conditions.READY)
@@ -90,6 +94,7 @@ async def reconcile_token(deps: Deps, namespace: str, name: str) -> float | None
         and location is not None
         and settled
         and (loaded or not declared)
+        and not waiting_for_end_of_input
     ):
         try:
             token = await deps.process.completion_token(location, endpoint)
@@ -121,6 +126,7 @@ async def reconcile_token(deps: Deps, namespace: str, name: str) -> float | None
         complete=complete,
         timeout_seconds=spec.timeout_seconds,
         created_at=metadata.get("creationTimestamp"),
+        waiting_for_end_of_input=token is None and waiting_for_end_of_input,
     )
     new = status_rules.compute_token_status(snap, previous, deps.now())
     await write_status(deps, body, new)

@@ -493,6 +493,8 @@ class TokenSnapshot:
     complete: bool = False
     timeout_seconds: int | None = None
     created_at: str | None = None
+    waiting_for_end_of_input: bool = False
+    """Not minted yet because the spec asks to mint after the connector's end of input."""
 
 
 def seconds_between(start: str | None, end: str) -> float:
@@ -576,11 +578,14 @@ def compute_token_status(
         wants = conditions.kstatus_triplet(ready=("False", reason, text), stalled=(reason, text))
         wants += [Want(COMPLETE, "False", reason, text), Want(FAILED, "True", reason, text)]
     elif snap.token is None:
-        text = "waiting for the pipeline to mint the token"
+        reason, text = ("Minting", "waiting for the pipeline to mint the token")
+        if snap.waiting_for_end_of_input:
+            reason = "WaitingForEndOfInput"
+            text = "waiting for the connector to reach end of input before minting the token"
         wants = conditions.kstatus_triplet(
-            ready=("Unknown", "Minting", text), reconciling=("Minting", text)
+            ready=("Unknown", reason, text), reconciling=(reason, text)
         )
-        wants += [Want(COMPLETE, "Unknown", "Minting", text), Want(FAILED, "False", "Minting")]
+        wants += [Want(COMPLETE, "Unknown", reason, text), Want(FAILED, "False", reason)]
     else:
         text = "waiting for the pipeline to process the records the token covers"
         wants = conditions.kstatus_triplet(

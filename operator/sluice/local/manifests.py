@@ -51,6 +51,7 @@ class LocalToken:
     connector: str
     timeout_seconds: int | None
     source: str
+    wait_for_end_of_input: bool = False
 
 
 @dataclass
@@ -155,6 +156,7 @@ def load(paths: Sequence[str | Path]) -> Manifests:
                     connector=resource.spec.connector,
                     timeout_seconds=resource.spec.timeout_seconds,
                     source=where(document),
+                    wait_for_end_of_input=resource.spec.wait_for_end_of_input,
                 )
             )
 

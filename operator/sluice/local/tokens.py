@@ -54,6 +54,11 @@ async def follow_token(
         if ready and entry is not None and entry.deployment_status in ("Running", "Paused"):
             assert entry.location is not None
             try:
+                if minted is None and spec.wait_for_end_of_input:
+                    stats = await client.input_endpoint_stats(entry.location, endpoint)
+                    if not stats.get("metrics", {}).get("end_of_input"):
+                        await asyncio.sleep(POLL_SECONDS)
+                        continue
                 if minted is None:
                     minted = await client.completion_token(entry.location, endpoint)
                     minted_at = time.monotonic()

@@ -451,6 +451,10 @@ class CompletionTokenSpec(WireModel):
     """Fail with reason Timeout when not complete this long after minting."""
     ttl_seconds_after_finished: Annotated[int, Field(ge=0, le=31_536_000)] | None = None
     """Delete the resource this long after it completed or failed."""
+    wait_for_end_of_input: bool = False
+    """Mint only once the connector reached end of input, so the token covers everything a
+    finite input (a file, a URL) delivers. By default the token is minted as soon as the
+    pipeline runs and covers what the connector had received by then, as in Feldera."""
 
 
 class CompletionTokenStatus(StatusModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,8 @@ from tests.component.gateway.pipelines import (
     wait_for_status,
     write_manifests,
 )
+from tests.e2e.quickstart import expected_revenue, net_output
+from tests.factories import QUICKSTART
 
 TOKEN_DOCUMENT = """---
 apiVersion: sluice.dev/v1alpha1
@@ -123,3 +126,20 @@ async def kill_and_wait_for_restart(supervisor: Supervisor, expected_restarts: i
     await wait_for_status(supervisor, "shop", "Running")
     assert state.restarts == expected_restarts
     assert state.incarnation != before
+
+
+def test_quickstart_token_completes_only_once_the_output_holds_the_final_result(
+    tmp_path: Path,
+) -> None:
+    """The acceptance check of the quickstart: when `orders-loaded` reports complete, the
+    output file already holds the final revenue per customer (not eventually: at once)."""
+    example = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, example, ignore=shutil.ignore_patterns("output"))
+    process = start_local_up(tmp_path, "-f", str(example), "--port", str(free_port()))
+    try:
+        read_until(process, "completion token orders-loaded: complete", within=50)
+        output = example / "output" / "revenue_by_customer.json"
+        assert net_output(output) == expected_revenue(example / "data" / "orders.json")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)

@@ -507,6 +507,14 @@ TOKEN_ROWS = [
     ("connector missing", {"connector_exists": False}, "False", "True", "ConnectorNotFound", None),
     ("not minted yet", {}, "Unknown", "False", "Minting", None),
     (
+        "waiting for end of input",
+        {"waiting_for_end_of_input": True},
+        "Unknown",
+        "False",
+        "WaitingForEndOfInput",
+        None,
+    ),
+    (
         "in progress",
         {"token": TOKEN, "current_incarnation": "u1"},
         "False",
