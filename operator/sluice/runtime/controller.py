@@ -154,6 +154,7 @@ class Controller:
         self._stopping = False
         self._step_loop: asyncio.Task[None] | None = None
         self.step_errors = 0
+        self.last_step_error: str | None = None
         for plan in self.plans:
             if plan.direction == "input":
                 endpoint = self._add_input(
@@ -363,10 +364,12 @@ class Controller:
                 deltas = await loop.run_in_executor(
                     self._executor, self._execute, batches, file_outputs
                 )
-        except Exception:
-            # A failing step must not stop the pipeline or hang its tokens; it is reported.
+        except Exception as error:
+            # A failing step (a SQL runtime error in a view, say) must not stop the pipeline
+            # or hang its tokens: its input is dropped, and /status and /stats report it.
             logger.exception("step %d failed", step)
             self.step_errors += 1
+            self.last_step_error = f"step {step} failed: {error}"
             deltas = {}
         records = sum(counts.values())
         for output in list(self.outputs.values()):

@@ -247,3 +247,15 @@ async def test_frontier_stream_agrees_with_completion_status(pipeline: ClientFac
             break
     assert str(decoded.endpoint_id) in seen[-1]["endpoints"]
     stream.close()
+
+
+async def test_failing_step_is_reported_not_hung(pipeline: ClientFactory) -> None:
+    client = await pipeline(
+        sql="CREATE TABLE t (s VARCHAR); CREATE VIEW bad AS SELECT CAST(s AS INT) AS n FROM t;"
+    )
+    response = await client.post("/ingress/t?format=json", data='{"insert": {"s": "abc"}}')
+    token = (await response.json())["token"]
+    await wait_complete(client, token)
+    status = await (await client.get("/status")).json()
+    assert "step" in status["runtime_status_details"]["reason"]
+    assert (await (await client.get("/stats")).json())["step_errors"] == 1
