@@ -465,6 +465,8 @@ class Controller:
 
     async def stop(self, grace_seconds: float = 20.0) -> None:
         """Drain: stop inputs, consume what is queued, flush outputs, release everything."""
+        if self._stopping:
+            return
         self._stopping = True
         for task in self._connector_tasks:
             task.cancel()

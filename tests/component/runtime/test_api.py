@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sluice.core.tokens import CompletionToken, decode_token
+from sluice.runtime.api import CONTROLLER
 from sluice.runtime.completion import frontier_says_complete
 from tests.component.runtime.conftest import ClientFactory, ingest, status_of, wait_complete
 
@@ -259,3 +260,17 @@ async def test_failing_step_is_reported_not_hung(pipeline: ClientFactory) -> Non
     status = await (await client.get("/status")).json()
     assert "step" in status["runtime_status_details"]["reason"]
     assert (await (await client.get("/stats")).json())["step_errors"] == 1
+
+
+async def test_terminating_and_initializing(pipeline: ClientFactory) -> None:
+    client = await pipeline()
+    controller = client.app[CONTROLLER]
+    controller.status = "Initializing"
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["error_code"] == "Initializing"
+    controller.status = "Running"
+    await controller.stop()
+    response = await client.post("/ingress/orders?format=json", data="")
+    assert response.status == 410
+    assert (await response.json())["error_code"] == "Terminating"
