@@ -125,7 +125,7 @@ def _flag(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 async def stats(request: web.Request) -> web.Response:
-    include = _flag(request, "include_connector_errors", default=True)
+    include = _flag(request, "include_connector_errors", default=False)
     return web.json_response(_controller(request).stats(include_errors=include))
 
 
