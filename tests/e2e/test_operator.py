@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from sluice.core.tokens import decode_token
 from tests.e2e.conftest import Operated
 from tests.e2e.polling import eventually
 from tests.e2e.quickstart import ORDERS, expected_revenue, net_output, quickstart_documents
@@ -64,3 +65,18 @@ def test_the_quickstart_is_reconciled_and_its_token_completes(
         ),
         "revenue-file to report the records it wrote",
     )
+
+
+def test_a_completion_token_completes_only_once_the_output_holds_the_final_result(
+    operated: Operated, workdir: Path
+) -> None:
+    output = workdir / "revenue_by_customer.json"
+    ns = operated.kubectl
+    ns.apply(*quickstart_documents(output))
+    ns.run("wait", "--for=condition=Complete", "completiontoken/orders-loaded", "--timeout=90s")
+    # Read at once: Complete must mean every order was processed and its result delivered.
+    assert net_output(output) == expected_revenue()
+    # The token covers every record of the file (spec.waitForEndOfInput), not just those
+    # received by the time the pod came up.
+    token = ns.get_json("completiontoken", "orders-loaded")["status"]["token"]
+    assert decode_token(token).records == len(ORDERS.read_text().splitlines())
