@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from tests.component.runtime.conftest import ClientFactory
 
 
@@ -84,3 +86,36 @@ async def test_datagen_produces_its_limit(pipeline: ClientFactory) -> None:
         )
     ).text()
     assert json.loads(rows) == {"n": 2500, "m": 9}
+
+
+async def test_url_input_reads_a_json_array(pipeline: ClientFactory, aiohttp_server: Any) -> None:
+    rows = [{"insert": {"id": i, "customer": "u", "amount": i}} for i in range(5)]
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.json_response(rows)
+
+    app = web.Application()
+    app.router.add_get("/orders.json", serve)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    client = await pipeline(
+        connectors=[
+            {
+                "name": "web",
+                "relation": "orders",
+                "direction": "input",
+                "transport": {
+                    "name": "url_input",
+                    "config": {"path": str(server.make_url("/orders.json"))},
+                },
+                "format": {"name": "json", "config": {"array": True}},
+            }
+        ]
+    )
+    stats = await _wait_records(client, "orders.web", 5)
+    for _ in range(500):
+        if stats["metrics"]["end_of_input"]:
+            break
+        await asyncio.sleep(0.01)
+        stats = await _stats(client, "orders.web")
+    assert stats["metrics"]["end_of_input"] is True
+    assert stats["metrics"]["total_records"] == 5
