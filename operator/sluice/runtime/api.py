@@ -105,7 +105,9 @@ async def status(request: web.Request) -> web.Response:
             "runtime_status": controller.status,
             "runtime_desired_status": controller.desired,
             "runtime_status_details": (
-                {"reason": controller.last_step_error} if controller.last_step_error else None
+                {"reason": "StepFailed", "error": controller.failure}
+                if controller.failure
+                else None
             ),
             "storage_status_details": None,
             "incarnation_uuid": controller.incarnation,

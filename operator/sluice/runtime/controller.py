@@ -69,6 +69,10 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
 
 
+class OutputFailed(RuntimeError):
+    """An output connector could not deliver a step's changes."""
+
+
 @dataclass
 class InputEndpoint:
     """An input connector: counters, parse errors and the queue of parsed batches."""
@@ -155,6 +159,9 @@ class Controller:
         self._step_loop: asyncio.Task[None] | None = None
         self.step_errors = 0
         self.last_step_error: str | None = None
+        self.failure: str | None = None
+        """Set when a step failed: the pipeline stops stepping, as Feldera stops on a fatal
+        error, so no token covering the lost step can ever report complete."""
         for plan in self.plans:
             if plan.direction == "input":
                 endpoint = self._add_input(
@@ -345,10 +352,14 @@ class Controller:
         self._wake.set()
 
     def has_queued_input(self) -> bool:
+        if self.failure is not None:
+            return False
         return any(endpoint.queue and self._active(endpoint) for endpoint in self.inputs.values())
 
     async def run_step(self, force: bool = False) -> bool:
         """Run one step if there is input (or `force`); True when a step ran."""
+        if self.failure is not None:
+            return False
         batches, counts = self._take_input()
         if not counts and not force:
             return False
@@ -365,12 +376,15 @@ class Controller:
                     self._executor, self._execute, batches, file_outputs
                 )
         except Exception as error:
-            # A failing step (a SQL runtime error in a view, say) must not stop the pipeline
-            # or hang its tokens: its input is dropped, and /status and /stats report it.
-            logger.exception("step %d failed", step)
+            # A failing step (a SQL runtime error in a view, an output that cannot be written)
+            # lost data: the pipeline stops there, like Feldera on a fatal error. Completion
+            # never advances past the step, so no token claims records that were not delivered.
+            logger.exception("step %d failed; the pipeline stops", step)
             self.step_errors += 1
             self.last_step_error = f"step {step} failed: {error}"
-            deltas = {}
+            self.failure = self.last_step_error
+            self.status = "Stopped"
+            return True
         records = sum(counts.values())
         for output in list(self.outputs.values()):
             output.total_processed_input_records += records
@@ -396,7 +410,7 @@ class Controller:
             except (OSError, ValueError, pa.ArrowException) as error:
                 output.num_transport_errors += 1
                 output.fatal_error = str(error)
-                continue
+                raise OutputFailed(f"output {output.name} could not be written: {error}") from error
             output.transmitted_records += _record_count(delta)
             output.transmitted_bytes += len(text)
         return deltas
@@ -440,12 +454,12 @@ class Controller:
                 endpoint = self.inputs[plan.endpoint_name]
                 task = asyncio.create_task(connectors(self, endpoint, plan), name=endpoint.name)
                 self._connector_tasks.append(task)
-        self.status = self.desired
+        self.status = self.desired if self.failure is None else "Stopped"
 
     def set_desired(self, state: RunState) -> str:
         previous = self.desired
         self.desired = state
-        self.status = state
+        self.status = state if self.failure is None else "Stopped"
         for endpoint in self.inputs.values():
             self._sync_resumed(endpoint)
         self._wake.set()

@@ -250,16 +250,31 @@ async def test_frontier_stream_agrees_with_completion_status(pipeline: ClientFac
     stream.close()
 
 
-async def test_failing_step_is_reported_not_hung(pipeline: ClientFactory) -> None:
+async def test_failing_step_stops_the_pipeline_and_its_tokens_never_complete(
+    pipeline: ClientFactory,
+) -> None:
     client = await pipeline(
         sql="CREATE TABLE t (s VARCHAR); CREATE VIEW bad AS SELECT CAST(s AS INT) AS n FROM t;"
     )
+    good = await client.post("/ingress/t?format=json", data='{"insert": {"s": "12"}}')
+    await wait_complete(client, (await good.json())["token"])
     response = await client.post("/ingress/t?format=json", data='{"insert": {"s": "abc"}}')
     token = (await response.json())["token"]
-    await wait_complete(client, token)
-    status = await (await client.get("/status")).json()
-    assert "step" in status["runtime_status_details"]["reason"]
+    for _ in range(100):
+        status = await (await client.get("/status")).json()
+        if status["runtime_status"] == "Stopped":
+            break
+        await asyncio.sleep(0.02)
+    assert status["runtime_status"] == "Stopped"
+    assert status["runtime_status_details"]["reason"] == "StepFailed"
+    assert "step" in status["runtime_status_details"]["error"]
     assert (await (await client.get("/stats")).json())["step_errors"] == 1
+    # The failed step's records were not delivered: the token must not claim them, ever.
+    await client.post("/ingress/t?format=json", data='{"insert": {"s": "7"}}')
+    await asyncio.sleep(0.2)
+    assert (await status_of(client, token))["status"] == "inprogress"
+    await client.get("/start")
+    assert (await (await client.get("/status")).json())["runtime_status"] == "Stopped"
 
 
 async def test_terminating_and_initializing(pipeline: ClientFactory) -> None:
