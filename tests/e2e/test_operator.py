@@ -11,6 +11,7 @@ from sluice.core.tokens import decode_token
 from tests.e2e.conftest import Operated
 from tests.e2e.polling import eventually
 from tests.e2e.quickstart import ORDERS, expected_revenue, net_output, quickstart_documents
+from tests.e2e.test_lifecycle import condition
 
 # Reconciling runs pods (processes) on a shared machine: more room than 60 s.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -19,14 +20,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 def metrics(connector: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = connector.get("status", {}).get("metrics") or {}
     return found
-
-
-def condition(resource: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for item in resource.get("status", {}).get("conditions", []):
-        if item["type"] == kind:
-            found: dict[str, Any] = item
-            return found
-    return None
 
 
 def test_the_quickstart_is_reconciled_and_its_token_completes(
@@ -42,7 +35,7 @@ def test_the_quickstart_is_reconciled_and_its_token_completes(
     assert token["status"]["status"] == "complete"
     assert token["status"]["token"]
     assert token["status"]["endpointName"] == "orders.orders-file"
-    assert (condition(token, "Ready") or {}).get("status") == "True"
+    assert condition(token, "Ready").get("status") == "True"
 
     pipeline = ns.get_json("pipeline", "orders")
     assert pipeline["status"]["observedGeneration"] == pipeline["metadata"]["generation"]
