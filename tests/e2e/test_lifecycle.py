@@ -148,12 +148,17 @@ def test_spec_edit_rolls_the_pod_and_old_tokens_answer_410(
     assert body["error_code"] == "PipelineRestarted"
 
 
-def test_an_invalid_edit_stalls_the_pipeline(
+def test_an_invalid_edit_stalls_the_pipeline_and_the_old_one_keeps_running(
     operated: Operated, workdir: Path, kstatus: Kstatus
 ) -> None:
     ns = operated.kubectl
-    start(operated, workdir)
-    bad = {"spec": {"sql": "CREATE TABLE broken (id BIGINT NOT NULL"}}
+    before = start(operated, workdir)
+    old_pod = pod(ns)
+    assert old_pod is not None
+    # Parses, but does not bind: only the engine itself can tell, so the operator asks it.
+    bad = {
+        "spec": {"sql": before["spec"]["sql"] + "\nCREATE VIEW broken AS SELECT nope FROM orders;"}
+    }
     ns.run("patch", "pipeline", "orders", "--type=merge", "-p", json.dumps(bad))
 
     def stalled() -> dict[str, Any] | None:
@@ -164,8 +169,18 @@ def test_an_invalid_edit_stalls_the_pipeline(
 
     current = eventually(stalled, "Stalled after the invalid edit", timeout=90)
     assert condition(current, "Ready")["status"] == "False"
+    assert condition(current, "Stalled")["reason"] == "InvalidSpec"
+    assert "nope" in condition(current, "Stalled")["message"]
     assert condition(current, "Reconciling").get("status") != "True"
     assert kstatus_of(kstatus, ns) == "Failed"
+    # The last good program keeps running in the same pod, and keeps answering.
+    still = pod(ns)
+    assert still is not None
+    assert still["metadata"]["uid"] == old_pod["metadata"]["uid"]
+    assert current["status"]["incarnation"] == before["status"]["incarnation"]
+    status, body = runtime_get(before["status"]["endpoint"], "/status")
+    assert status == 200, body
+    assert body["runtime_status"] == "Running"
 
 
 def test_restart_request_and_a_killed_process_restart_the_pipeline(

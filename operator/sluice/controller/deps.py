@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sluice.controller.observe import Observer
+from sluice.controller.programs import ProgramChecker
 from sluice.controller.queue import WorkQueue
 from sluice.controller.store import Store, WorkKey
 from sluice.k8s.api import KubeApi
@@ -42,6 +43,8 @@ class Deps:
     status_writes: int = 0
     """Status patches sent; the benchmark counts them while nothing changes."""
     failures: dict[WorkKey, int] = field(default_factory=dict)
+    programs: ProgramChecker | None = None
+    """Checks a changed program before it replaces a running one; None skips the check."""
 
     def now(self) -> str:
         """The current time as an RFC 3339 string."""

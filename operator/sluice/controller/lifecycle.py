@@ -21,6 +21,7 @@ from sluice.controller import connectors, pipelines, tokens
 from sluice.controller.deps import Deps
 from sluice.controller.handlers import registry
 from sluice.controller.observe import Observer
+from sluice.controller.programs import ProgramChecker
 from sluice.controller.store import WorkKey
 from sluice.k8s.client import HttpKubeApi, load_credentials
 from sluice.models.settings import OperatorSettings
@@ -111,6 +112,7 @@ async def start(memo: kopf.Memo, **_: Any) -> None:
             kube=kube,
             process=process_client,
             observer=Observer(process_client, session),
+            programs=ProgramChecker(),
         )
     memo.tasks = start_workers(memo.deps)
 

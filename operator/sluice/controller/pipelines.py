@@ -75,6 +75,17 @@ def _connectors(deps: Deps, namespace: str, pipeline: str) -> list[tuple[str, Co
     return found
 
 
+def _running_config_hash(children: dict[tuple[str, str], dict[str, Any]]) -> str | None:
+    """The config hash the pipeline's StatefulSet runs now, if it exists."""
+    for (kind, _), body in children.items():
+        if kind == "StatefulSet":
+            template = body.get("spec", {}).get("template", {})
+            annotations = template.get("metadata", {}).get("annotations") or {}
+            value = annotations.get(manifests.ANNOTATION_CONFIG_HASH)
+            return str(value) if value else None
+    return None
+
+
 def pod_state(pod: dict[str, Any] | None) -> status_rules.PodState | None:
     """The parts of a Pod object the status rules use."""
     if pod is None:
@@ -166,6 +177,15 @@ async def reconcile_pipeline(deps: Deps, namespace: str, name: str) -> float | N
         connectors = []
     except InvalidSpec as error:
         spec_error = str(error)
+    if spec is not None and spec_error is None and deps.programs is not None:
+        running_hash = _running_config_hash(deps.store.children(namespace, name))
+        new_hash = manifests.config_hash(config)
+        if running_hash is not None and running_hash != new_hash:
+            # Only a change is checked: a new pipeline has nothing to protect, and its pod
+            # reports an invalid program itself.
+            problem = await deps.programs.problem(config, new_hash)
+            if problem is not None:
+                spec_error = f"the changed program is invalid: {problem}"
     desired_state = (
         spec.desired_state
         if spec is not None

@@ -47,6 +47,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--port-file",
         help="once listening, write host:port to this file",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only validate the config (parse and bind the SQL, check the connectors), touch "
+        "no file and exit: 0 when valid, 2 with the reason when not. `--config -` reads stdin.",
+    )
 
 
 def load_config(path: str | None) -> RuntimeConfig:
@@ -54,7 +60,8 @@ def load_config(path: str | None) -> RuntimeConfig:
     if not path:
         raise UserError("no runtime config: pass --config or set SLUICE_RUNTIME_CONFIG")
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        document = json.loads(text)
     except OSError as error:
         raise UserError(f"cannot read runtime config {path}: {error.strerror}") from error
     except json.JSONDecodeError as error:
@@ -72,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     from sluice.runtime.program import ProgramError
 
     config = load_config(args.config)
+    if args.check:
+        check_config(config)
+        print(f"pipeline '{config.pipeline_name}': the program and its connectors are valid")
+        return 0
     try:
         controller = Controller(config)
     except ProgramError as error:
@@ -80,6 +91,28 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"invalid pipeline '{config.pipeline_name}': {error}") from error
     logger.info("pipeline %s, incarnation %s", config.pipeline_name, controller.incarnation)
     return asyncio.run(_serve(controller, args.host, args.port, args.port_file))
+
+
+def check_config(config: RuntimeConfig) -> None:
+    """Bind the program in a scratch engine and plan its connectors, opening no file.
+
+    The operator runs this before rolling a changed program out, so that an invalid edit
+    never replaces a running pipeline (Feldera compiles a program before deploying it too).
+    """
+    from sluice.runtime.engine import Engine
+    from sluice.runtime.program import (
+        ProgramError,
+        parse_program,
+        plan_endpoints,
+        program_connectors,
+    )
+
+    try:
+        program = parse_program(config.sql)
+        plan_endpoints(program, [*config.connectors, *program_connectors(program)])
+        Engine(program)
+    except ProgramError as error:
+        raise UserError(f"invalid pipeline '{config.pipeline_name}': {error}") from error
 
 
 async def _serve(controller: object, host: str, port: int, port_file: str | None) -> int:
