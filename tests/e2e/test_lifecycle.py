@@ -267,3 +267,61 @@ def test_a_connector_added_and_removed(operated: Operated, workdir: Path) -> Non
         "the Pipeline to drop the removed connector",
     )
     wait_ready(ns, "Running")
+
+
+def test_a_completion_token_of_an_earlier_incarnation_fails_with_pipeline_restarted(
+    operated: Operated, workdir: Path, kstatus: Kstatus
+) -> None:
+    ns = operated.kubectl
+    before = start(operated, workdir)
+    ns.run(
+        "patch", "pipeline", "orders", "--type=merge", "-p", '{"spec":{"desiredState":"Paused"}}'
+    )
+    paused = wait_ready(ns, "Paused")
+    endpoint = paused["status"]["endpoint"]
+    # Records pushed while the pipeline is paused are queued, not processed: a token that
+    # covers them stays in progress for as long as the pipeline stays paused.
+    pushed = call(
+        f"http://{endpoint}/ingress/orders?format=json&update_format=raw",
+        method="POST",
+        body=b'{"id": 9001, "customer": "late", "product": "gizmo", "amount": 12.5}',
+    )
+    assert pushed.status == 200, pushed.body
+    stats = runtime_get(endpoint, "/stats")[1]
+    ingress = next(i for i in stats["inputs"] if ".api-ingress-" in i["endpoint_name"])
+    connector = ingress["endpoint_name"].split(".", 1)[1]
+    ns.apply(
+        {
+            "apiVersion": "sluice.dev/v1alpha1",
+            "kind": "CompletionToken",
+            "metadata": {"name": "queued-while-paused"},
+            "spec": {"pipelineRef": {"name": "orders"}, "table": "orders", "connector": connector},
+        }
+    )
+
+    def minted() -> dict[str, Any] | None:
+        token = ns.get_json("completiontoken", "queued-while-paused")
+        return token if token.get("status", {}).get("token") else None
+
+    token = eventually(minted, "the CompletionToken to be minted")
+    assert token["status"]["status"] == "inprogress"
+    assert condition(token, "Complete").get("status") != "True"
+
+    # A new program restarts the pipeline: the token belongs to the old incarnation.
+    sql = before["spec"]["sql"] + "\nCREATE VIEW late_orders AS SELECT id FROM orders;\n"
+    ns.run("patch", "pipeline", "orders", "--type=merge", "-p", json.dumps({"spec": {"sql": sql}}))
+
+    def failed() -> dict[str, Any] | None:
+        current = ns.get_json("completiontoken", "queued-while-paused")
+        return current if condition(current, "Failed").get("status") == "True" else None
+
+    current = eventually(failed, "the CompletionToken to fail", timeout=120)
+    assert condition(current, "Failed")["reason"] == "PipelineRestarted"
+    assert condition(current, "Stalled")["status"] == "True"
+    assert condition(current, "Complete").get("status") != "True"
+    assert (
+        kstatus.evaluate(ns, "completiontoken/queued-while-paused")[
+            "CompletionToken/queued-while-paused"
+        ].status
+        == "Failed"
+    )
