@@ -40,6 +40,8 @@ def test_the_quickstart_is_reconciled_and_its_token_completes(
     pipeline = ns.get_json("pipeline", "orders")
     assert pipeline["status"]["observedGeneration"] == pipeline["metadata"]["generation"]
     assert pipeline["status"]["deploymentStatus"] == "Running"
+    assert pipeline["status"]["tables"] == ["orders"]
+    assert sorted(pipeline["status"]["views"]) == ["large_orders", "revenue_by_customer"]
     # The input connector reports every record of the example's data file, and end of input.
     records = len(ORDERS.read_text().splitlines())
     received = eventually(

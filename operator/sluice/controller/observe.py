@@ -46,6 +46,12 @@ class _Memory:
     waker: asyncio.Task[None] | None = None
 
 
+def _schema(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The program schema of a process's `/metadata`: `inputs` (tables), `outputs` (views)."""
+    schema = (metadata or {}).get("schema")
+    return schema if isinstance(schema, dict) else {}
+
+
 def _names(items: Any) -> tuple[str, ...]:
     names = []
     for item in items or []:
@@ -132,8 +138,8 @@ class Observer:
                 runtime_desired_status=status.get("runtime_desired_status"),
                 incarnation=incarnation,
                 error=str(error) if error else None,
-                tables=_names((memory.metadata or {}).get("tables")),
-                views=_names((memory.metadata or {}).get("views")),
+                tables=_names(_schema(memory.metadata).get("inputs")),
+                views=_names(_schema(memory.metadata).get("outputs")),
             )
             observation.stats = stats
             memory.failures = 0

@@ -120,7 +120,15 @@ class FakeProcess:
 
         @routes.get("/metadata")
         async def metadata(request: web.Request) -> web.Response:
-            return web.json_response({"tables": [{"name": "t"}], "views": [{"name": "v"}]})
+            # The shape `sluice runtime` serves at /metadata (program schema, Feldera-style).
+            return web.json_response(
+                {
+                    "schema": {
+                        "inputs": [{"name": "t", "fields": []}],
+                        "outputs": [{"name": "v", "fields": []}],
+                    }
+                }
+            )
 
         @routes.get("/start")
         async def start(request: web.Request) -> web.Response:
