@@ -16,6 +16,7 @@ from tests.e2e.kstatus.evaluate import Kstatus
 from tests.e2e.kubectl import Kubectl
 from tests.e2e.polling import eventually
 from tests.e2e.quickstart import expected_revenue, net_output, quickstart_documents
+from tests.factories import pipeline_doc
 
 # Each test runs pipeline pods (processes) on a shared machine: more room than 60 s.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -325,3 +326,41 @@ def test_a_completion_token_of_an_earlier_incarnation_fails_with_pipeline_restar
         ].status
         == "Failed"
     )
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("Retain", True), ("Delete", False)])
+def test_storage_follows_its_reclaim_policy_when_the_pipeline_is_deleted(
+    operated: Operated, policy: str, kept: bool
+) -> None:
+    # Stopped: the node agent has no volume provisioner, so no pod may need the claim; a
+    # stopped pipeline keeps its config, Service and storage all the same.
+    ns = operated.kubectl
+    name = f"stored-{policy.lower()}"
+    claim = f"sluice-{name}-storage"
+    ns.apply(
+        pipeline_doc(
+            name,
+            desiredState="Stopped",
+            runtime={"storage": {"size": "1Gi", "reclaimPolicy": policy}},
+        )
+    )
+    eventually(
+        lambda: ns.run("get", "pvc", claim, check=False).returncode == 0,
+        f"the PersistentVolumeClaim {claim}",
+    )
+    ns.run("delete", "pipeline", name, "--timeout=60s")
+    eventually(
+        lambda: ns.run("get", "configmap", f"sluice-{name}", check=False).returncode != 0,
+        "the Pipeline's ConfigMap to be garbage-collected",
+        timeout=90,  # the garbage collector learns of new kinds on its discovery resync (30 s)
+    )
+    if kept:
+        # Retain keeps user data: nothing owns the claim, so nothing collects it.
+        assert ns.run("get", "pvc", claim, check=False).returncode == 0
+        ns.run("delete", "pvc", claim, "--wait=false")
+    else:
+        eventually(
+            lambda: ns.run("get", "pvc", claim, check=False).returncode != 0,
+            "the PersistentVolumeClaim to be garbage-collected",
+            timeout=90,
+        )
