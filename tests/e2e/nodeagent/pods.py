@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from tests.e2e.nodeagent.api import ApiStatusError, KubeApi
 
@@ -43,6 +44,11 @@ PR_SET_PDEATHSIG = 1
 RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0)
 # Probes run at most this far apart so that tests do not wait for production periods.
 MAX_PROBE_PERIOD_SECONDS = 1.0
+# Where kubelet mounts the service-account token (the API server's ServiceAccount admission
+# adds the projected volume); clients such as the `kubernetes` package read it from there.
+SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+# "Every interface" as a whole address (not 10.0.0.0 or 0.0.0.01).
+_ANY_ADDRESS = re.compile(r"(?<![\d.])0\.0\.0\.0(?![\d.]*\d)")
 
 
 def _die_with_agent() -> None:
@@ -260,8 +266,66 @@ class PodRunner:
 
     # ----- containers ----------------------------------------------------------------------
 
+    def _service_account_kubeconfig(
+        self, spec: dict[str, Any], folders: dict[str, Path]
+    ) -> Path | None:
+        """A kubeconfig over the container's mounted service-account token, if it has one.
+
+        In-cluster clients read the token, CA and namespace from fixed paths under
+        SERVICE_ACCOUNT_MOUNT, which no rewriting reaches. Their loaders fall back to the
+        kubeconfig named by KUBECONFIG when those files are missing, so the agent writes one
+        that names the same files in the pod's folder: the process authenticates with the
+        token bound to its pod, as its ServiceAccount, exactly as in a real pod.
+        """
+        mount = next(
+            (
+                m
+                for m in spec.get("volumeMounts", [])
+                if m["mountPath"].rstrip("/") == SERVICE_ACCOUNT_MOUNT
+            ),
+            None,
+        )
+        if mount is None:
+            return None
+        folder = folders[mount["name"]]
+        namespace = self.pod["metadata"]["namespace"]
+        document = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "cluster",
+                    "cluster": {
+                        "server": f"https://127.0.0.1:{self.api_port}",
+                        "certificate-authority": str(folder / "ca.crt"),
+                    },
+                }
+            ],
+            "users": [{"name": "pod", "user": {"tokenFile": str(folder / "token")}}],
+            "contexts": [
+                {
+                    "name": "pod",
+                    "context": {"cluster": "cluster", "user": "pod", "namespace": namespace},
+                }
+            ],
+            "current-context": "pod",
+        }
+        path = self.folder / "kubeconfigs" / f"{spec['name']}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(document))
+        return path
+
+    def network_rewriter(self) -> Callable[[str], str]:
+        """Rewrites the address 0.0.0.0 to the pod IP.
+
+        Pods share the loopback interface here, with no network namespace each: a process
+        binding every interface would take its port from every other pod. Binding its own
+        pod IP is what 0.0.0.0 amounts to inside a real pod's network namespace.
+        """
+        return lambda value: _ANY_ADDRESS.sub(self.pod_ip, value)
+
     async def _environment(
-        self, spec: dict[str, Any], rewrite: Callable[[str], str]
+        self, spec: dict[str, Any], rewrite: Callable[[str], str], folders: dict[str, Path]
     ) -> dict[str, str]:
         # A minimal environment, as in a container: nothing of the agent's own leaks in.
         env = {
@@ -274,6 +338,9 @@ class PodRunner:
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(self.api_port),
         }
+        kubeconfig = self._service_account_kubeconfig(spec, folders)
+        if kubeconfig is not None:
+            env["KUBECONFIG"] = str(kubeconfig)
         # What the pod spec supplies has its mount paths rewritten; the agent's values not.
         for source in spec.get("envFrom", []):
             prefix = source.get("prefix", "")
@@ -332,8 +399,13 @@ class PodRunner:
     async def _argv_and_env(
         self, spec: dict[str, Any], folders: dict[str, Path]
     ) -> tuple[list[str], dict[str, str]]:
-        rewrite = self.mount_rewriter(spec, folders)
-        env = await self._environment(spec, rewrite)
+        mounts = self.mount_rewriter(spec, folders)
+        network = self.network_rewriter()
+
+        def rewrite(value: str) -> str:
+            return network(mounts(value))
+
+        env = await self._environment(spec, rewrite, folders)
         command = [expand(rewrite(part), env) for part in spec.get("command", [])]
         args = [expand(rewrite(part), env) for part in spec.get("args", [])]
         if not command:
