@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.kubectl import Kubectl
 from tests.e2e.nodeagent.pods import PodRunner
@@ -128,6 +129,8 @@ def test_a_pod_runs_with_its_env_volumes_and_own_loopback_ip(ns: Kubectl) -> Non
             },
             {"name": "EXPANDED", "value": "$(POD_NAME)-suffix"},
             {"name": "GREETING_FILE", "value": "/etc/greeting/hello.txt"},
+            {"name": "BIND", "value": "http://0.0.0.0:8081/healthz"},
+            {"name": "NETWORK", "value": "10.0.0.0/8"},
         ],
     )
     container = document["spec"]["containers"][0]
@@ -159,7 +162,9 @@ def test_a_pod_runs_with_its_env_volumes_and_own_loopback_ip(ns: Kubectl) -> Non
     assert env["APP"] == "probe"
     assert env["FROM_CM"] == "hello from a configmap"
     assert env["EXPANDED"] == "info-suffix"
-    assert "KUBECONFIG" not in env, "the agent's own environment leaked into the pod"
+    # 0.0.0.0 means the pod's own address (no network namespaces); other addresses stay.
+    assert env["BIND"] == f"http://{pod_ip}:8081/healthz"
+    assert env["NETWORK"] == "10.0.0.0/8"
     # Mount paths in args and env values point at the pod's materialised volumes.
     greeting_path, secret_path, token_path, namespace_path = info["argv"][1:]
     assert env["GREETING_FILE"] == greeting_path
@@ -173,6 +178,15 @@ def test_a_pod_runs_with_its_env_volumes_and_own_loopback_ip(ns: Kubectl) -> Non
     whoami = ns.run("auth", "whoami", f"--token={token}", "-o", "json")
     user = json.loads(whoami.stdout)["status"]["userInfo"]["username"]
     assert user == f"system:serviceaccount:{ns.namespace}:default"
+    # In-cluster clients get a kubeconfig over that same token (never the agent's own).
+    kubeconfig = Path(env["KUBECONFIG"])
+    assert kubeconfig != ns.kubeconfig
+    pod_config = yaml.safe_load(kubeconfig.read_text())
+    assert pod_config["users"][0]["user"] == {"tokenFile": token_path}
+    assert pod_config["contexts"][0]["context"]["namespace"] == ns.namespace
+    as_pod = Kubectl(ns.binary, kubeconfig).run("auth", "whoami", "-o", "json")
+    pod_user = json.loads(as_pod.stdout)["status"]["userInfo"]["username"]
+    assert pod_user == f"system:serviceaccount:{ns.namespace}:default"
 
 
 def test_pods_get_distinct_addresses_and_may_use_the_same_port(ns: Kubectl) -> None:
