@@ -212,10 +212,6 @@ def test_helm_install_upgrade_and_uninstall_run_the_quickstart_and_keep_the_crds
         assert condition(crd, "Established").get("status") == "True"
 
 
-@pytest.mark.skip(
-    reason="known operator bug: a restarted operator may reconcile a Pipeline before its "
-    "Connectors are in its cache and roll the pod twice; enable once fixed"
-)
 def test_helm_upgrade_keeps_a_running_pipeline_running(
     helm_release: Helm, kubectl: Kubectl, namespace: str, workdir: Path
 ) -> None:

@@ -23,6 +23,16 @@ from sluice.controller.handlers import registry
 from sluice.controller.observe import Observer
 from sluice.controller.programs import ProgramChecker
 from sluice.controller.store import WorkKey
+from sluice.k8s.api import (
+    COMPLETION_TOKEN,
+    CONFIG_MAP,
+    CONNECTOR,
+    PERSISTENT_VOLUME_CLAIM,
+    PIPELINE,
+    POD,
+    SERVICE,
+    STATEFUL_SET,
+)
 from sluice.k8s.client import HttpKubeApi, load_credentials
 from sluice.models.settings import OperatorSettings
 from sluice.process.client import ProcessClient
@@ -80,6 +90,42 @@ async def process(deps: Deps, key: WorkKey) -> None:
         deps.queue.add_after(key, delay)
 
 
+PRIMED_KINDS = (
+    # Pipelines first: whether a ConfigMap matters depends on the Pipelines reading it.
+    PIPELINE,
+    CONNECTOR,
+    COMPLETION_TOKEN,
+    CONFIG_MAP,
+    SERVICE,
+    STATEFUL_SET,
+    PERSISTENT_VOLUME_CLAIM,
+    POD,
+)
+
+
+async def prime_store(deps: Deps) -> None:
+    """Fill the store with a full list of every watched kind, and queue what it concerns.
+
+    Reconciling a Pipeline before its Connectors are known would render a config without
+    them and roll a running pod (then roll it back once they arrive): after every operator
+    restart or upgrade. So the workers start only once the store holds complete lists; the
+    watch events that follow keep it current.
+    """
+    settings = deps.settings
+    scopes: list[str | None] = [None] if settings.all_namespaces else list(settings.namespaces)
+    keys: list[WorkKey] = []
+    for kind in PRIMED_KINDS:
+        for namespace in scopes:
+            page = await deps.kube.list(kind, namespace)
+            for body in page.items:
+                # List items carry no kind; watch events (and the reconcilers) expect one.
+                body.setdefault("apiVersion", kind.api_version)
+                body.setdefault("kind", kind.kind)
+                keys += deps.store.record(kind.kind, "ADDED", body)
+    for key in dict.fromkeys(keys):
+        deps.queue.add(key)
+
+
 def start_workers(deps: Deps) -> list[asyncio.Task[None]]:
     """The timer task and the reconcile workers of the work queue."""
     tasks = [asyncio.create_task(deps.queue.run_timers(), name="workqueue timers")]
@@ -114,6 +160,7 @@ async def start(memo: kopf.Memo, **_: Any) -> None:
             observer=Observer(process_client, session),
             programs=ProgramChecker(),
         )
+    await prime_store(memo.deps)
     memo.tasks = start_workers(memo.deps)
 
 
