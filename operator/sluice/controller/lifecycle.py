@@ -174,6 +174,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         deps: Deps | None = getattr(memo, "deps", None)
         if deps is not None:
             await deps.observer.close()
+            deps.process.close()
     finally:
         # Even when kopf cancels the cleanup, leave no session open behind.
         for close in getattr(memo, "closers", []):

@@ -332,6 +332,7 @@ async def running_operator(
             for informer in informers:
                 await informer.close()
             await deps.observer.close()
+            deps.process.close()
             await kubelet.close()
 
 
