@@ -105,7 +105,10 @@ def helm_release(
         yield client
     finally:
         client.run("uninstall", RELEASE, f"--namespace={RELEASE_NAMESPACE}", check=False)
-        kubectl.run("delete", "namespace", RELEASE_NAMESPACE, "--wait=false", check=False)
+        # Wait until it is gone: the next test installs the release into it again.
+        kubectl.run(
+            "delete", "namespace", RELEASE_NAMESPACE, "--wait=true", "--timeout=120s", check=False
+        )
         release_crds(kubectl, names)
 
 
