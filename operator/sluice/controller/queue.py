@@ -67,8 +67,11 @@ class WorkQueue(Generic[K]):
                     self.add(key)
             self._wakeup.clear()
             timeout = self._timers[0][0] - now if self._timers else None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can turn a cancellation
+            # that races its timeout into TimeoutError, and this loop would then never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
 
     async def run_worker(self, process: Callable[[K], Awaitable[None]]) -> None:
         """Take keys one at a time and process them (run several of these)."""

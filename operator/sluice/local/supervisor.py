@@ -196,7 +196,8 @@ class Supervisor:
             self._set_status(state, "Provisioning")
             state.wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.wake.wait(), backoff)
+                async with asyncio.timeout(backoff):  # keeps a racing cancellation (3.11)
+                    await state.wake.wait()
             backoff = min(backoff * 2, self.max_backoff)
 
     async def _run_process(self, state: PipelineState) -> int | None:

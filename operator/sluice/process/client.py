@@ -320,7 +320,9 @@ class FrontierFollower:
         """Wait for the next frontier (or disconnect); False on timeout."""
         changed = self._changed
         try:
-            await asyncio.wait_for(changed.wait(), within)
+            # asyncio.timeout keeps a racing cancellation a cancellation (wait_for on 3.11 may not).
+            async with asyncio.timeout(within):
+                await changed.wait()
         except TimeoutError:
             return False
         return True

@@ -429,8 +429,11 @@ class Controller:
 
     async def frontier_changed(self, wait_seconds: float) -> None:
         """Wait until the frontier (or the endpoint set) changes, or `wait_seconds` pass."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for may turn a racing cancellation
+        # into TimeoutError, and a caller looping on this would never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._frontier_event.wait(), wait_seconds)
+            async with asyncio.timeout(wait_seconds):
+                await self._frontier_event.wait()
 
     async def _step_forever(self) -> None:
         await self.run_step(force=True)

@@ -191,7 +191,8 @@ class FakeProcess:
                 }
                 await response.write(json.dumps(line).encode() + b"\n")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), 5)
+                    async with asyncio.timeout(5):
+                        await self.changed.wait()
 
         app.add_routes(routes)
         return app
